@@ -1,0 +1,84 @@
+import type { Context, GlobalOptions, Io, Prompter } from '../context.js';
+import { createOutput } from '../output/output.js';
+import { GwError } from '../core/errors/index.js';
+
+export interface Signals {
+  /** Aborted on SIGINT/SIGTERM when no shutdown handler is registered. */
+  readonly controller: AbortController;
+  readonly handlers: Set<(signal: 'SIGINT' | 'SIGTERM') => void>;
+}
+
+/** A prompter over Inquirer, loaded only when a prompt is really shown. */
+export function createPrompter(io: Io): Prompter {
+  const canPrompt = Boolean(io.stdin.isTTY && io.stderr.isTTY);
+  const ensure = () => {
+    if (!canPrompt)
+      throw new GwError('ERR_MISSING_SETTING', 'cannot prompt: stdin is not a terminal');
+  };
+  const opts = { output: io.stderr, input: io.stdin };
+  return {
+    canPrompt,
+    async input(message, options = {}) {
+      ensure();
+      const { input } = await import('@inquirer/prompts');
+      return input(
+        {
+          message,
+          ...(options.default === undefined ? {} : { default: options.default }),
+          ...(options.validate ? { validate: options.validate } : {}),
+        },
+        opts,
+      );
+    },
+    async password(message) {
+      ensure();
+      const { password } = await import('@inquirer/prompts');
+      return password({ message, mask: '*' }, opts);
+    },
+    async confirm(message, defaultValue = false) {
+      ensure();
+      const { confirm } = await import('@inquirer/prompts');
+      return confirm({ message, default: defaultValue }, opts);
+    },
+    async select(message, choices) {
+      ensure();
+      const { select } = await import('@inquirer/prompts');
+      return select(
+        { message, choices: choices.map((c) => ({ value: c.value, name: c.name ?? c.value })) },
+        opts,
+      );
+    },
+  };
+}
+
+export function createContext(
+  io: Io,
+  env: Readonly<Record<string, string | undefined>>,
+  globals: GlobalOptions,
+  signals: Signals,
+): Context {
+  return {
+    io,
+    env,
+    globals,
+    out: createOutput(io, {
+      json: globals.json,
+      verbose: globals.verbose,
+      noColor: globals.noColor,
+      env,
+    }),
+    now: () => Date.now(),
+    prompter: createPrompter(io),
+    async openUrl(url) {
+      const { default: open } = await import('open');
+      const child = await open(url, { wait: false });
+      child.on('error', () => {});
+      child.unref();
+    },
+    onShutdown(handler) {
+      signals.handlers.add(handler);
+      return () => signals.handlers.delete(handler);
+    },
+    signal: signals.controller.signal,
+  };
+}

@@ -1,0 +1,89 @@
+import { CommanderError } from 'commander';
+import { EXIT, GwError, isGwError, type ExitCode } from '../core/errors/index.js';
+import type { Io } from '../context.js';
+import { createOutput } from '../output/output.js';
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
+
+function findCode(error: unknown, depth = 0): string | undefined {
+  if (depth > 5 || error === null || typeof error !== 'object') return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+  return findCode((error as { cause?: unknown }).cause, depth + 1);
+}
+
+/** One place that maps errors to exit codes (ARCHITECTURE.md, "Errors and exit codes"). */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (isGwError(error)) return error.exitCode;
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (findCode(error)) return EXIT.network;
+  return EXIT.failed;
+}
+
+export interface RenderOptions {
+  json: boolean;
+  debug: boolean;
+  noColor: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** `oidc-gw: error: MESSAGE` (+ `hint: ...`) on stderr; with --json also `{"error": {...}}` on stdout. */
+export function renderError(io: Io, error: unknown, options: RenderOptions): ExitCode {
+  const out = createOutput(io, {
+    json: options.json,
+    verbose: false,
+    noColor: options.noColor,
+    env: options.env,
+  });
+  const s = out.style;
+  let code: string;
+  let message: string;
+  let hint: string | undefined;
+  if (isGwError(error)) {
+    code = error.code;
+    message = error.message;
+    hint = error.hint;
+  } else if (error instanceof CommanderError) {
+    code = 'ERR_USAGE';
+    message = error.message.replace(/^error: /, '');
+    hint = 'see --help';
+  } else if (findCode(error)) {
+    code = 'ERR_NETWORK';
+    message = error instanceof Error ? error.message : String(error);
+  } else {
+    code = 'ERR_INTERNAL';
+    const text = error instanceof Error ? error.message : String(error);
+    message = `unexpected error (this is a bug in oidc-gw): ${text}`;
+    hint = options.debug
+      ? undefined
+      : 'run again with --verbose or OIDC_GW_DEBUG=1 for details, and report it';
+  }
+  const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
+  out.info(`${s.red('oidc-gw: error:')} ${oneLine}`);
+  if (hint) out.info(`${s.dim('hint:')} ${hint}`);
+  if (options.debug && error instanceof Error) {
+    let cause: unknown = error;
+    for (let i = 0; i < 6 && cause instanceof Error; i++) {
+      out.info(s.dim(cause.stack ?? String(cause)));
+      cause = cause.cause;
+      if (cause instanceof Error) out.info(s.dim('caused by:'));
+    }
+  }
+  if (options.json) out.printJson({ error: { code, message: oneLine, ...(hint ? { hint } : {}) } });
+  return exitCodeFor(error);
+}
+
+export { GwError };

@@ -1,0 +1,90 @@
+/**
+ * The seams every command receives (ARCHITECTURE.md rule 7): streams,
+ * environment, clock, HTTP, prompter, browser opener and shutdown hooks. Only
+ * `cli/` builds a real one; tests build their own.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { ChalkInstance } from 'chalk';
+
+export interface Stream extends Writable {
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface InStream extends Readable {
+  isTTY?: boolean;
+}
+
+export interface Io {
+  readonly stdout: Stream;
+  readonly stderr: Stream;
+  readonly stdin: InStream;
+}
+
+/** Options every command accepts (program-level flags). */
+export interface GlobalOptions {
+  readonly json: boolean;
+  readonly verbose: boolean;
+  /** --no-color given. */
+  readonly noColor: boolean;
+  readonly profile: string | undefined;
+  readonly config: string | undefined;
+  readonly insecureHttp: boolean;
+  /** Network timeout in seconds (default 30). */
+  readonly timeout: number;
+}
+
+export interface Prompter {
+  /** True when both stdin and stdout are terminals. */
+  readonly canPrompt: boolean;
+  input(
+    message: string,
+    options?: { default?: string; validate?: (v: string) => true | string },
+  ): Promise<string>;
+  password(message: string): Promise<string>;
+  confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+  select<T extends string>(
+    message: string,
+    choices: ReadonlyArray<{ value: T; name?: string }>,
+  ): Promise<T>;
+}
+
+/** Where commands write: data to stdout, everything else to stderr. */
+export interface Output {
+  /** --json was given: stdout carries exactly one JSON document. */
+  readonly json: boolean;
+  readonly verbose: boolean;
+  /** Colours for text written to stderr / stdout (level 0 when colour is off). */
+  readonly style: ChalkInstance;
+  readonly styleOut: ChalkInstance;
+  /** Writes `text` to stdout as is. */
+  data(text: string | Uint8Array): void;
+  /** Writes `value` to stdout as one JSON document (2-space indent, final newline). */
+  printJson(value: unknown): void;
+  /** A line on stderr. */
+  info(message: string): void;
+  /** `warning: MESSAGE` on stderr. */
+  warn(message: string): void;
+  /** A line on stderr, only with --verbose. Callers redact secrets first. */
+  debug(message: string): void;
+}
+
+export interface Context {
+  readonly io: Io;
+  readonly out: Output;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly globals: GlobalOptions;
+  /** Milliseconds since the epoch. */
+  now(): number;
+  readonly prompter: Prompter;
+  /** Opens a URL in the user's browser. */
+  openUrl(url: string): Promise<void>;
+  /**
+   * Registers a handler for SIGINT/SIGTERM. While at least one handler is
+   * registered, the default (exit 130) is replaced by the handlers. Returns
+   * a function that unregisters it.
+   */
+  onShutdown(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
+  /** Aborted when the user interrupts (SIGINT/SIGTERM) and no shutdown handler is registered. */
+  readonly signal: AbortSignal;
+}

@@ -1,0 +1,130 @@
+/**
+ * The config file: JSON, `{"profiles": {"NAME": {...}}}`, validated key by
+ * key. Unreadable or invalid → ERR_CONFIG_INVALID (exit 2) naming the file
+ * and the bad key. A missing file is an empty config.
+ */
+import { readFile } from 'node:fs/promises';
+import { GwError } from '../core/errors/index.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+export const AUTH_METHODS = ['basic', 'post', 'private_key_jwt', 'none'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export interface Profile {
+  issuer?: string;
+  clientId?: string;
+  clientSecret?: string;
+  authMethod?: AuthMethod;
+  privateKey?: string;
+  scope?: string;
+  audience?: string;
+  resource?: string[];
+  params?: Record<string, string>;
+  redirectUri?: string;
+  insecureHttp?: boolean;
+}
+
+export interface ConfigFile {
+  profiles: Record<string, Profile>;
+}
+
+type KeyKind = 'string' | 'string[]' | 'record' | 'boolean' | 'authMethod';
+
+/** Every profile key, its kind, and a one-line description (docs/configuration.md lists the same). */
+export const PROFILE_KEYS: Readonly<Record<keyof Profile, { kind: KeyKind; secret?: boolean; description: string }>> = {
+  issuer: { kind: 'string', description: 'issuer URL (or its .well-known/openid-configuration URL)' },
+  clientId: { kind: 'string', description: 'client id' },
+  clientSecret: { kind: 'string', secret: true, description: 'client secret' },
+  authMethod: { kind: 'authMethod', description: 'client authentication: basic, post, private_key_jwt or none' },
+  privateKey: { kind: 'string', description: 'path of the private key file (PEM or JWK) for private_key_jwt' },
+  scope: { kind: 'string', description: 'scopes, space or comma separated' },
+  audience: { kind: 'string', description: 'Auth0-style audience parameter' },
+  resource: { kind: 'string[]', description: 'RFC 8707 resource indicators (a string or an array)' },
+  params: { kind: 'record', description: 'extra request parameters, an object of strings' },
+  redirectUri: { kind: 'string', description: 'loopback redirect URI for login (pins the port)' },
+  insecureHttp: { kind: 'boolean', description: 'allow http:// for a non-loopback issuer (as --insecure-http)' },
+};
+
+function bad(file: string, message: string, hint?: string): GwError {
+  return new GwError('ERR_CONFIG_INVALID', `config file ${file}: ${message}`, {
+    hint: hint ?? 'fix the file, or see docs/configuration.md for its shape',
+  });
+}
+
+function validateProfile(file: string, name: string, value: unknown): Profile {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw bad(file, `profiles.${name} must be an object`);
+  }
+  const profile: Profile = {};
+  for (const [key, v] of Object.entries(value)) {
+    const spec = PROFILE_KEYS[key as keyof Profile];
+    const where = `profiles.${name}.${key}`;
+    if (!spec) {
+      throw bad(file, `unknown key "${where}"`, `known keys: ${Object.keys(PROFILE_KEYS).join(', ')}`);
+    }
+    switch (spec.kind) {
+      case 'string':
+        if (typeof v !== 'string') throw bad(file, `"${where}" must be a string`);
+        break;
+      case 'boolean':
+        if (typeof v !== 'boolean') throw bad(file, `"${where}" must be true or false`);
+        break;
+      case 'authMethod':
+        if (typeof v !== 'string' || !(AUTH_METHODS as readonly string[]).includes(v)) {
+          throw bad(file, `"${where}" must be one of ${AUTH_METHODS.join(', ')}`);
+        }
+        break;
+      case 'string[]':
+        if (typeof v === 'string') {
+          (profile as Record<string, unknown>)[key] = [v];
+          continue;
+        }
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+          throw bad(file, `"${where}" must be a string or an array of strings`);
+        }
+        break;
+      case 'record':
+        if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+          throw bad(file, `"${where}" must be an object whose values are strings`);
+        }
+        break;
+    }
+    (profile as Record<string, unknown>)[key] = v;
+  }
+  return profile;
+}
+
+export function parseConfig(file: string, text: string): ConfigFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw bad(file, `not valid JSON (${(error as Error).message})`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bad(file, 'the top level must be an object');
+  const profiles: Record<string, Profile> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === '$schema') continue;
+    if (key !== 'profiles') throw bad(file, `unknown key "${key}"`, 'the file has one key, "profiles"');
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad(file, '"profiles" must be an object');
+    for (const [name, p] of Object.entries(value)) profiles[name] = validateProfile(file, name, p);
+  }
+  return { profiles };
+}
+
+export async function loadConfig(file: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { profiles: {} };
+    throw bad(file, `cannot be read (${code ?? (error as Error).message})`, 'check the path and its permissions');
+  }
+  return parseConfig(file, text);
+}
+
+/** Saves the config (0600, atomically: it may hold secrets). */
+export async function saveConfig(file: string, config: ConfigFile): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(config, null, 2)}\n`);
+}

@@ -1,0 +1,224 @@
+/**
+ * The token cache (SPEC §1): a directory of 0700 holding one JSON file per
+ * entry, each 0600 and written atomically, so that concurrent commands never
+ * leave a corrupt file nor lose another writer's entry. A corrupt file is
+ * reported and ignored.
+ *
+ * Files:
+ * - `user-<profile>.json`: the profile's user token set (login, device, code
+ *   exchange, and their refreshes).
+ * - `client-<profile>.json`: the profile's last client-credentials token set.
+ * - `cc-<sha256>.json`: client-credentials tokens keyed by everything that
+ *   changes the token (issuer, client, auth, scope, audience, resource, params).
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GwError } from '../core/errors/index.js';
+import { isTokenSet, type TokenSet } from '../core/token-set.js';
+import { ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
+
+export interface CacheEntry {
+  readonly version: 1;
+  /** What the entry was stored under (for checking a hash-named file really matches). */
+  readonly key: string;
+  readonly profile: string;
+  readonly tokens: TokenSet;
+}
+
+export interface ClientCredentialsKey {
+  issuer: string;
+  clientId: string;
+  authMethod: string | undefined;
+  scope: string | undefined;
+  audience: string | undefined;
+  resource: readonly string[];
+  params: Readonly<Record<string, string>>;
+}
+
+function slug(profile: string): string {
+  const safe = profile.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
+  // Different names that map to the same slug get different files.
+  return safe === profile ? safe : `${safe}-${createHash('sha256').update(profile).digest('hex').slice(0, 8)}`;
+}
+
+export function clientCredentialsKey(k: ClientCredentialsKey): string {
+  const params = Object.keys(k.params)
+    .sort()
+    .map((name) => [name, k.params[name]]);
+  return JSON.stringify([
+    'client_credentials',
+    k.issuer,
+    k.clientId,
+    k.authMethod ?? '',
+    k.scope ?? '',
+    k.audience ?? '',
+    [...k.resource].sort(),
+    params,
+  ]);
+}
+
+export interface TokenStoreOptions {
+  /** Called with a message when a cache file is corrupt and ignored. */
+  onWarning?: (message: string) => void;
+}
+
+export class TokenStore {
+  constructor(
+    readonly dir: string,
+    private readonly options: TokenStoreOptions = {},
+  ) {}
+
+  userFile(profile: string): string {
+    return join(this.dir, `user-${slug(profile)}.json`);
+  }
+
+  clientFile(profile: string): string {
+    return join(this.dir, `client-${slug(profile)}.json`);
+  }
+
+  ccFile(key: string): string {
+    return join(this.dir, `cc-${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+  }
+
+  async readUser(profile: string): Promise<TokenSet | undefined> {
+    return (await this.read(this.userFile(profile), `user:${profile}`))?.tokens;
+  }
+
+  async writeUser(profile: string, tokens: TokenSet): Promise<void> {
+    await this.write(this.userFile(profile), { version: 1, key: `user:${profile}`, profile, tokens });
+  }
+
+  async readClient(profile: string): Promise<TokenSet | undefined> {
+    return (await this.read(this.clientFile(profile), `client:${profile}`))?.tokens;
+  }
+
+  async readClientCredentials(key: string): Promise<TokenSet | undefined> {
+    return (await this.read(this.ccFile(key), key))?.tokens;
+  }
+
+  async writeClientCredentials(key: string, profile: string, tokens: TokenSet): Promise<void> {
+    await this.write(this.ccFile(key), { version: 1, key, profile, tokens });
+    await this.write(this.clientFile(profile), { version: 1, key: `client:${profile}`, profile, tokens });
+  }
+
+  /** Removes the profile's user token set (login). */
+  async removeProfileUser(profile: string): Promise<void> {
+    try {
+      await rm(this.userFile(profile));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.ioError(this.userFile(profile), error);
+    }
+  }
+
+  /** Removes the profile's user and client token sets. Returns how many files were removed. */
+  async removeProfile(profile: string): Promise<number> {
+    let removed = 0;
+    for (const file of [this.userFile(profile), this.clientFile(profile)]) {
+      try {
+        await rm(file);
+        removed++;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.ioError(file, error);
+      }
+    }
+    return removed;
+  }
+
+  private async read(file: string, key: string): Promise<CacheEntry | undefined> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      this.options.onWarning?.(`ignoring token cache file ${file}: cannot be read (${code})`);
+      return undefined;
+    }
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      this.options.onWarning?.(`ignoring corrupt token cache file ${file} (not JSON); it will be replaced`);
+      return undefined;
+    }
+    const e = entry as Partial<CacheEntry> | null;
+    if (!e || e.version !== 1 || typeof e.key !== 'string' || !isTokenSet(e.tokens)) {
+      this.options.onWarning?.(`ignoring corrupt token cache file ${file} (unexpected content); it will be replaced`);
+      return undefined;
+    }
+    if (e.key !== key) return undefined; // a hash collision or a file copied by hand
+    return e as CacheEntry;
+  }
+
+  private checkedDir = false;
+
+  private async write(file: string, entry: CacheEntry): Promise<void> {
+    try {
+      if (!this.checkedDir) {
+        this.checkedDir = true;
+        const { private: isPrivate } = await ensurePrivateDir(this.dir);
+        if (!isPrivate) {
+          this.options.onWarning?.(`the token cache directory ${this.dir} can be read by other users: chmod 700 it`);
+        }
+      }
+      await writeFileAtomic(file, `${JSON.stringify(entry, null, 2)}\n`);
+    } catch (error) {
+      throw this.ioError(file, error);
+    }
+  }
+
+  private ioError(file: string, error: unknown): GwError {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    return new GwError('ERR_INPUT_INVALID', `cannot write the token cache ${file} (${code})`, {
+      cause: error,
+      hint: 'check the permissions of the cache directory, or set OIDC_GW_CACHE_DIR',
+    });
+  }
+
+  /**
+   * Runs `fn` holding an exclusive lock on `name` (a lock file created with
+   * O_EXCL). Used so that two refreshes never spend one rotated refresh token
+   * twice: the second waits, then finds the first one's new tokens. A lock
+   * older than `staleMs` (a crashed process) is broken. Waits at most `waitMs`.
+   */
+  async withLock<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number; staleMs?: number } = {}): Promise<T> {
+    const waitMs = opts.waitMs ?? 30_000;
+    const staleMs = opts.staleMs ?? 60_000;
+    await ensurePrivateDir(this.dir);
+    const lock = join(this.dir, `${slug(name)}.lock`);
+    const deadline = Date.now() + waitMs;
+    let delay = 20;
+    for (;;) {
+      try {
+        const handle = await open(lock, 'wx', 0o600);
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw this.ioError(lock, error);
+        try {
+          const info = await stat(lock);
+          if (Date.now() - info.mtimeMs > staleMs) {
+            await rm(lock, { force: true });
+            continue;
+          }
+        } catch {
+          continue; // removed meanwhile: try again at once
+        }
+        if (Date.now() > deadline) {
+          throw new GwError('ERR_TIMEOUT', `another oidc-gw is holding the token cache lock ${lock}`, {
+            hint: 'wait for it to finish, or remove the lock file if no oidc-gw is running',
+          });
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 250);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The HTTP client for talking to IdPs: undici's fetch through an
+ * EnvHttpProxyAgent (HTTPS_PROXY / HTTP_PROXY / NO_PROXY honoured), a timeout
+ * on every request, network failures turned into GwError (exit 3) naming the
+ * URL, and --verbose logging of every exchange with secrets redacted.
+ */
+import { EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { GwError } from '../core/errors/index.js';
+import type { FetchLike } from '../core/issuer.js';
+import { redactBody, redactHeader, redactUrl } from '../output/redact.js';
+
+export interface HttpClientOptions {
+  /** Seconds before a request is abandoned (exit 3). */
+  timeoutSeconds: number;
+  /** Receives one line per request/response part when --verbose is on. */
+  log?: (line: string) => void;
+  /** For tests or custom proxies. Default: EnvHttpProxyAgent. */
+  dispatcher?: Dispatcher;
+  userAgent?: string;
+}
+
+let sharedAgent: Dispatcher | undefined;
+
+function defaultDispatcher(): Dispatcher {
+  sharedAgent ??= new EnvHttpProxyAgent();
+  return sharedAgent;
+}
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function causeCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NET_CODES.has(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function toNetworkError(error: unknown, url: string, timeoutSeconds: number, aborted: boolean): GwError | undefined {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  if (name === 'TimeoutError' || (aborted && name === 'AbortError')) {
+    return new GwError('ERR_TIMEOUT', `no answer from ${url} within ${timeoutSeconds} s`, {
+      cause: error,
+      hint: 'raise --timeout, or check that the URL is right and the server is up',
+    });
+  }
+  const code = causeCode(error);
+  if (code) {
+    const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code;
+    return new GwError('ERR_NETWORK', `cannot reach ${url}: ${what}`, {
+      cause: error,
+      hint: code.includes('CERT') ? 'the TLS certificate is not trusted (NODE_EXTRA_CA_CERTS adds a CA)' : 'check the URL and that the server is running',
+    });
+  }
+  if (error instanceof TypeError && /fetch failed/.test(error.message)) {
+    const cause = (error as { cause?: unknown }).cause;
+    const why = cause instanceof Error && cause.message ? `: ${cause.message}` : '';
+    return new GwError('ERR_NETWORK', `cannot reach ${url}${why}`, { cause: error });
+  }
+  return undefined;
+}
+
+function headerLines(prefix: string, headers: Headers): string[] {
+  const lines: string[] = [];
+  headers.forEach((value, name) => lines.push(`${prefix} ${name}: ${redactHeader(name, value)}`));
+  return lines;
+}
+
+/** A fetch for openid-client's customFetch and for our own requests to IdPs. */
+export function createHttpClient(options: HttpClientOptions): FetchLike {
+  const dispatcher = options.dispatcher ?? defaultDispatcher();
+  const log = options.log;
+  return async (url, init = {}) => {
+    const timeout = AbortSignal.timeout(options.timeoutSeconds * 1000);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const headers = new Headers(init.headers);
+    if (!headers.has('user-agent')) headers.set('user-agent', options.userAgent ?? 'oidc-gw');
+    const method = (init.method ?? 'GET').toUpperCase();
+    if (log) {
+      log(`> ${method} ${redactUrl(url)}`);
+      for (const line of headerLines('>', headers)) log(line);
+      if (typeof init.body === 'string' || init.body instanceof URLSearchParams) {
+        log(`> ${redactBody(String(init.body), headers.get('content-type'))}`);
+      }
+    }
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = (await undiciFetch(url, {
+        ...(init as object),
+        headers,
+        signal,
+        dispatcher,
+      } as Parameters<typeof undiciFetch>[1])) as unknown as Response;
+    } catch (error) {
+      throw toNetworkError(error, url, options.timeoutSeconds, timeout.aborted) ?? error;
+    }
+    if (log) {
+      const ms = Math.round(performance.now() - started);
+      log(`< HTTP ${response.status} ${response.statusText} (${ms} ms)`);
+      for (const line of headerLines('<', response.headers)) log(line);
+      const type = response.headers.get('content-type');
+      if (type && /json|text|form/.test(type)) {
+        const text = await response.clone().text();
+        log(`< ${redactBody(text, type)}`);
+      }
+    }
+    return response;
+  };
+}

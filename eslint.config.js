@@ -2,6 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import n from 'eslint-plugin-n';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
@@ -18,6 +19,9 @@ export default tseslint.config(
   {
     // The rule of dependencies (ARCHITECTURE.md): cli -> commands -> {http, config, output} -> core.
     files: ['src/**/*.ts'],
+    settings: {
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
     rules: {
       'import-x/no-restricted-paths': [
         'error',
@@ -28,6 +32,7 @@ export default tseslint.config(
             { target: './src/config', from: ['./src/cli', './src/commands'] },
             { target: './src/output', from: ['./src/cli', './src/commands'] },
             { target: './src/idp', from: ['./src/cli', './src/commands'] },
+            { target: './src/services', from: ['./src/cli', './src/commands'] },
           ],
         },
       ],

@@ -74,7 +74,9 @@ export function renderError(io: Io, error: unknown, options: RenderOptions): Exi
   const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
   out.info(`${s.red('oidc-gw: error:')} ${oneLine}`);
   if (hint) out.info(`${s.dim('hint:')} ${hint}`);
-  if (options.debug && error instanceof Error) {
+  // Stacks: for unexpected errors with --verbose; for expected ones only with OIDC_GW_DEBUG=1.
+  const showStack = options.env['OIDC_GW_DEBUG'] === '1' || (options.debug && !isGwError(error));
+  if (showStack && error instanceof Error) {
     let cause: unknown = error;
     for (let i = 0; i < 6 && cause instanceof Error; i++) {
       out.info(s.dim(cause.stack ?? String(cause)));

@@ -4,8 +4,13 @@ import { addCommonOptions, type CommandHost } from './host.js';
 export function register(program: Command, host: CommandHost): void {
   const cmd = program
     .command('discover')
-    .argument('[issuer]', 'issuer URL, or its /.well-known/openid-configuration URL (default: the profile issuer)')
-    .description('fetch and summarise the metadata of an issuer (OpenID Connect discovery, RFC 8414 fallback)')
+    .argument(
+      '[issuer]',
+      'issuer URL, or its /.well-known/openid-configuration URL (default: the profile issuer)',
+    )
+    .description(
+      'fetch and summarise the metadata of an issuer (OpenID Connect discovery, RFC 8414 fallback)',
+    )
     .option('--issuer <url>', 'issuer URL (env OIDC_GW_ISSUER), when not given as the argument')
     .option('--no-keys', 'do not fetch the JWKS');
   addCommonOptions(cmd);

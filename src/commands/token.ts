@@ -8,14 +8,25 @@ export function register(program: Command, host: CommandHost): void {
   const cmd = program
     .command('token')
     .description('get, refresh or print tokens (client credentials, code exchange, refresh, cache)')
-    .option('--client-credentials', 'client credentials grant (cached while valid for more than 60 s)')
-    .option('--code <code>', 'exchange an authorization code obtained elsewhere (with --redirect-uri)')
+    .option(
+      '--client-credentials',
+      'client credentials grant (cached while valid for more than 60 s)',
+    )
+    .option(
+      '--code <code>',
+      'exchange an authorization code obtained elsewhere (with --redirect-uri)',
+    )
     .option('--redirect-uri <uri>', 'the redirect URI the code was issued for')
     .option('--code-verifier <verifier>', 'the PKCE code_verifier of the authorization request')
-    .option('--nonce <nonce>', 'the nonce of the authorization request (the ID token must carry it)')
+    .option(
+      '--nonce <nonce>',
+      'the nonce of the authorization request (the ID token must carry it)',
+    )
     .option('--refresh', "refresh the profile's cached token set with its refresh token")
     .option('--force', 'ignore the cache and get a new token')
-    .addOption(new Option('--print <which>', 'what to print').choices(PRINTABLE).default('access_token'));
+    .addOption(
+      new Option('--print <which>', 'what to print').choices(PRINTABLE).default('access_token'),
+    );
   addClientOptions(cmd);
   addCommonOptions(cmd);
   cmd.addHelpText(
@@ -31,19 +42,29 @@ Examples:
   oidc-gw token --refresh --json`,
   );
   host.action(cmd, async (ctx, _args, opts) => {
-    const grants = ['clientCredentials', 'code', 'refresh'].filter((k) => opts[k] !== undefined && opts[k] !== false);
+    const grants = ['clientCredentials', 'code', 'refresh'].filter(
+      (k) => opts[k] !== undefined && opts[k] !== false,
+    );
     const { GwError } = await import('../core/errors/index.js');
     if (grants.length > 1) {
-      throw new GwError('ERR_USAGE', 'give at most one of --client-credentials, --code and --refresh');
+      throw new GwError(
+        'ERR_USAGE',
+        'give at most one of --client-credentials, --code and --refresh',
+      );
     }
     if (opts['code'] !== undefined && !opts['redirectUri']) {
-      throw new GwError('ERR_USAGE', '--code needs --redirect-uri (the one the code was issued for)');
+      throw new GwError(
+        'ERR_USAGE',
+        '--code needs --redirect-uri (the one the code was issued for)',
+      );
     }
     const services = await import('../services/session.js');
     const session = await services.openSession(ctx, opts);
     let tokens;
     if (opts['clientCredentials']) {
-      ({ tokens } = await services.clientCredentialsToken(session, { force: opts['force'] === true }));
+      ({ tokens } = await services.clientCredentialsToken(session, {
+        force: opts['force'] === true,
+      }));
     } else if (typeof opts['code'] === 'string') {
       const discovered = await services.discover(session);
       const client = await services.makeClient(session, discovered);

@@ -31,18 +31,35 @@ export interface ConfigFile {
 type KeyKind = 'string' | 'string[]' | 'record' | 'boolean' | 'authMethod';
 
 /** Every profile key, its kind, and a one-line description (docs/configuration.md lists the same). */
-export const PROFILE_KEYS: Readonly<Record<keyof Profile, { kind: KeyKind; secret?: boolean; description: string }>> = {
-  issuer: { kind: 'string', description: 'issuer URL (or its .well-known/openid-configuration URL)' },
+export const PROFILE_KEYS: Readonly<
+  Record<keyof Profile, { kind: KeyKind; secret?: boolean; description: string }>
+> = {
+  issuer: {
+    kind: 'string',
+    description: 'issuer URL (or its .well-known/openid-configuration URL)',
+  },
   clientId: { kind: 'string', description: 'client id' },
   clientSecret: { kind: 'string', secret: true, description: 'client secret' },
-  authMethod: { kind: 'authMethod', description: 'client authentication: basic, post, private_key_jwt or none' },
-  privateKey: { kind: 'string', description: 'path of the private key file (PEM or JWK) for private_key_jwt' },
+  authMethod: {
+    kind: 'authMethod',
+    description: 'client authentication: basic, post, private_key_jwt or none',
+  },
+  privateKey: {
+    kind: 'string',
+    description: 'path of the private key file (PEM or JWK) for private_key_jwt',
+  },
   scope: { kind: 'string', description: 'scopes, space or comma separated' },
   audience: { kind: 'string', description: 'Auth0-style audience parameter' },
-  resource: { kind: 'string[]', description: 'RFC 8707 resource indicators (a string or an array)' },
+  resource: {
+    kind: 'string[]',
+    description: 'RFC 8707 resource indicators (a string or an array)',
+  },
   params: { kind: 'record', description: 'extra request parameters, an object of strings' },
   redirectUri: { kind: 'string', description: 'loopback redirect URI for login (pins the port)' },
-  insecureHttp: { kind: 'boolean', description: 'allow http:// for a non-loopback issuer (as --insecure-http)' },
+  insecureHttp: {
+    kind: 'boolean',
+    description: 'allow http:// for a non-loopback issuer (as --insecure-http)',
+  },
 };
 
 function bad(file: string, message: string, hint?: string): GwError {
@@ -60,7 +77,11 @@ function validateProfile(file: string, name: string, value: unknown): Profile {
     const spec = PROFILE_KEYS[key as keyof Profile];
     const where = `profiles.${name}.${key}`;
     if (!spec) {
-      throw bad(file, `unknown key "${where}"`, `known keys: ${Object.keys(PROFILE_KEYS).join(', ')}`);
+      throw bad(
+        file,
+        `unknown key "${where}"`,
+        `known keys: ${Object.keys(PROFILE_KEYS).join(', ')}`,
+      );
     }
     switch (spec.kind) {
       case 'string':
@@ -84,7 +105,12 @@ function validateProfile(file: string, name: string, value: unknown): Profile {
         }
         break;
       case 'record':
-        if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+        if (
+          v === null ||
+          typeof v !== 'object' ||
+          Array.isArray(v) ||
+          Object.values(v).some((x) => typeof x !== 'string')
+        ) {
           throw bad(file, `"${where}" must be an object whose values are strings`);
         }
         break;
@@ -101,12 +127,15 @@ export function parseConfig(file: string, text: string): ConfigFile {
   } catch (error) {
     throw bad(file, `not valid JSON (${(error as Error).message})`);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bad(file, 'the top level must be an object');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw bad(file, 'the top level must be an object');
   const profiles: Record<string, Profile> = {};
   for (const [key, value] of Object.entries(raw)) {
     if (key === '$schema') continue;
-    if (key !== 'profiles') throw bad(file, `unknown key "${key}"`, 'the file has one key, "profiles"');
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad(file, '"profiles" must be an object');
+    if (key !== 'profiles')
+      throw bad(file, `unknown key "${key}"`, 'the file has one key, "profiles"');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw bad(file, '"profiles" must be an object');
     for (const [name, p] of Object.entries(value)) profiles[name] = validateProfile(file, name, p);
   }
   return { profiles };
@@ -119,7 +148,11 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { profiles: {} };
-    throw bad(file, `cannot be read (${code ?? (error as Error).message})`, 'check the path and its permissions');
+    throw bad(
+      file,
+      `cannot be read (${code ?? (error as Error).message})`,
+      'check the path and its permissions',
+    );
   }
   return parseConfig(file, text);
 }

@@ -12,7 +12,11 @@ function base(env: Env, xdgVar: string, fallback: string): string {
 
 /** The config file: --config, then OIDC_GW_CONFIG, then $XDG_CONFIG_HOME/oidc-gw/config.json. */
 export function configFilePath(env: Env, flag?: string): string {
-  return flag || env['OIDC_GW_CONFIG'] || join(base(env, 'XDG_CONFIG_HOME', '.config'), 'oidc-gw', 'config.json');
+  return (
+    flag ||
+    env['OIDC_GW_CONFIG'] ||
+    join(base(env, 'XDG_CONFIG_HOME', '.config'), 'oidc-gw', 'config.json')
+  );
 }
 
 /** The token cache directory: OIDC_GW_CACHE_DIR, then $XDG_CACHE_HOME/oidc-gw. */

@@ -5,7 +5,13 @@
  */
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';
-import { AUTH_METHODS, loadConfig, type AuthMethod, type ConfigFile, type Profile } from './config-file.js';
+import {
+  AUTH_METHODS,
+  loadConfig,
+  type AuthMethod,
+  type ConfigFile,
+  type Profile,
+} from './config-file.js';
 import { cacheDirPath, configFilePath, type Env } from './paths.js';
 
 export type Source = 'flag' | 'env' | 'profile' | 'default';
@@ -32,10 +38,22 @@ export interface Settings {
   readonly sources: Readonly<Partial<Record<SettingName, Source>>>;
 }
 
-export type SettingName = 'issuer' | 'clientId' | 'clientSecret' | 'authMethod' | 'privateKey' | 'scope' | 'audience' | 'resource' | 'params' | 'redirectUri';
+export type SettingName =
+  | 'issuer'
+  | 'clientId'
+  | 'clientSecret'
+  | 'authMethod'
+  | 'privateKey'
+  | 'scope'
+  | 'audience'
+  | 'resource'
+  | 'params'
+  | 'redirectUri';
 
 /** Where each setting can come from, for messages ("give --issuer or OIDC_GW_ISSUER"). */
-export const SETTING_SOURCES: Readonly<Record<SettingName, { flag: string; env?: string; key: string }>> = {
+export const SETTING_SOURCES: Readonly<
+  Record<SettingName, { flag: string; env?: string; key: string }>
+> = {
   issuer: { flag: '--issuer', env: 'OIDC_GW_ISSUER', key: 'issuer' },
   clientId: { flag: '--client-id', env: 'OIDC_GW_CLIENT_ID', key: 'clientId' },
   clientSecret: { flag: '--client-secret', env: 'OIDC_GW_CLIENT_SECRET', key: 'clientSecret' },
@@ -76,7 +94,10 @@ export interface ResolveInput {
   readonly globals: Context['globals'];
 }
 
-export async function resolveSettings(input: ResolveInput, preloaded?: ConfigFile): Promise<Settings> {
+export async function resolveSettings(
+  input: ResolveInput,
+  preloaded?: ConfigFile,
+): Promise<Settings> {
   const { opts, env, globals } = input;
   const configPath = configFilePath(env, globals.config);
   const config = preloaded ?? (await loadConfig(configPath));
@@ -111,7 +132,10 @@ export async function resolveSettings(input: ResolveInput, preloaded?: ConfigFil
   };
   const authMethod = pick('authMethod', opts['authMethod'], p.authMethod);
   if (authMethod !== undefined && !(AUTH_METHODS as readonly string[]).includes(authMethod)) {
-    throw new GwError('ERR_USAGE', `--auth-method must be one of ${AUTH_METHODS.join(', ')}, not "${authMethod}"`);
+    throw new GwError(
+      'ERR_USAGE',
+      `--auth-method must be one of ${AUTH_METHODS.join(', ')}, not "${authMethod}"`,
+    );
   }
   const flagResource = Array.isArray(opts['resource']) ? (opts['resource'] as string[]) : [];
   let resource: string[] = [];
@@ -124,7 +148,8 @@ export async function resolveSettings(input: ResolveInput, preloaded?: ConfigFil
   }
   const flagParams = parseParams(Array.isArray(opts['param']) ? (opts['param'] as string[]) : []);
   const params = { ...(p.params ?? {}), ...flagParams };
-  if (Object.keys(params).length) sources.params = Object.keys(flagParams).length ? 'flag' : 'profile';
+  if (Object.keys(params).length)
+    sources.params = Object.keys(flagParams).length ? 'flag' : 'profile';
   const settings: Settings = {
     profile: profileName,
     profileExists: profile !== undefined,
@@ -158,13 +183,22 @@ export function describeSource(name: SettingName): string {
  * Returns the setting, prompting for it when stdin is a terminal (masked for
  * secrets); without a terminal, fails with exit 2 naming what would supply it.
  */
-export async function requireSetting(ctx: Context, settings: Settings, name: SettingName, label: string): Promise<string> {
+export async function requireSetting(
+  ctx: Context,
+  settings: Settings,
+  name: SettingName,
+  label: string,
+): Promise<string> {
   const value = settings[name as keyof Settings];
   if (typeof value === 'string' && value !== '') return value;
   if (ctx.prompter.canPrompt) {
     const answer =
-      name === 'clientSecret' ? await ctx.prompter.password(`${label}:`) : await ctx.prompter.input(`${label}:`);
+      name === 'clientSecret'
+        ? await ctx.prompter.password(`${label}:`)
+        : await ctx.prompter.input(`${label}:`);
     if (answer.trim() !== '') return answer.trim();
   }
-  throw new GwError('ERR_MISSING_SETTING', `no ${label} given`, { hint: `give ${describeSource(name)}` });
+  throw new GwError('ERR_MISSING_SETTING', `no ${label} given`, {
+    hint: `give ${describeSource(name)}`,
+  });
 }

@@ -39,7 +39,9 @@ export interface ClientCredentialsKey {
 function slug(profile: string): string {
   const safe = profile.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
   // Different names that map to the same slug get different files.
-  return safe === profile ? safe : `${safe}-${createHash('sha256').update(profile).digest('hex').slice(0, 8)}`;
+  return safe === profile
+    ? safe
+    : `${safe}-${createHash('sha256').update(profile).digest('hex').slice(0, 8)}`;
 }
 
 export function clientCredentialsKey(k: ClientCredentialsKey): string {
@@ -86,7 +88,12 @@ export class TokenStore {
   }
 
   async writeUser(profile: string, tokens: TokenSet): Promise<void> {
-    await this.write(this.userFile(profile), { version: 1, key: `user:${profile}`, profile, tokens });
+    await this.write(this.userFile(profile), {
+      version: 1,
+      key: `user:${profile}`,
+      profile,
+      tokens,
+    });
   }
 
   async readClient(profile: string): Promise<TokenSet | undefined> {
@@ -99,7 +106,12 @@ export class TokenStore {
 
   async writeClientCredentials(key: string, profile: string, tokens: TokenSet): Promise<void> {
     await this.write(this.ccFile(key), { version: 1, key, profile, tokens });
-    await this.write(this.clientFile(profile), { version: 1, key: `client:${profile}`, profile, tokens });
+    await this.write(this.clientFile(profile), {
+      version: 1,
+      key: `client:${profile}`,
+      profile,
+      tokens,
+    });
   }
 
   /** Removes the profile's user token set (login). */
@@ -107,7 +119,8 @@ export class TokenStore {
     try {
       await rm(this.userFile(profile));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.ioError(this.userFile(profile), error);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw this.ioError(this.userFile(profile), error);
     }
   }
 
@@ -139,12 +152,16 @@ export class TokenStore {
     try {
       entry = JSON.parse(text);
     } catch {
-      this.options.onWarning?.(`ignoring corrupt token cache file ${file} (not JSON); it will be replaced`);
+      this.options.onWarning?.(
+        `ignoring corrupt token cache file ${file} (not JSON); it will be replaced`,
+      );
       return undefined;
     }
     const e = entry as Partial<CacheEntry> | null;
     if (!e || e.version !== 1 || typeof e.key !== 'string' || !isTokenSet(e.tokens)) {
-      this.options.onWarning?.(`ignoring corrupt token cache file ${file} (unexpected content); it will be replaced`);
+      this.options.onWarning?.(
+        `ignoring corrupt token cache file ${file} (unexpected content); it will be replaced`,
+      );
       return undefined;
     }
     if (e.key !== key) return undefined; // a hash collision or a file copied by hand
@@ -159,7 +176,9 @@ export class TokenStore {
         this.checkedDir = true;
         const { private: isPrivate } = await ensurePrivateDir(this.dir);
         if (!isPrivate) {
-          this.options.onWarning?.(`the token cache directory ${this.dir} can be read by other users: chmod 700 it`);
+          this.options.onWarning?.(
+            `the token cache directory ${this.dir} can be read by other users: chmod 700 it`,
+          );
         }
       }
       await writeFileAtomic(file, `${JSON.stringify(entry, null, 2)}\n`);
@@ -182,7 +201,11 @@ export class TokenStore {
    * twice: the second waits, then finds the first one's new tokens. A lock
    * older than `staleMs` (a crashed process) is broken. Waits at most `waitMs`.
    */
-  async withLock<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number; staleMs?: number } = {}): Promise<T> {
+  async withLock<T>(
+    name: string,
+    fn: () => Promise<T>,
+    opts: { waitMs?: number; staleMs?: number } = {},
+  ): Promise<T> {
     const waitMs = opts.waitMs ?? 30_000;
     const staleMs = opts.staleMs ?? 60_000;
     await ensurePrivateDir(this.dir);
@@ -207,9 +230,13 @@ export class TokenStore {
           continue; // removed meanwhile: try again at once
         }
         if (Date.now() > deadline) {
-          throw new GwError('ERR_TIMEOUT', `another oidc-gw is holding the token cache lock ${lock}`, {
-            hint: 'wait for it to finish, or remove the lock file if no oidc-gw is running',
-          });
+          throw new GwError(
+            'ERR_TIMEOUT',
+            `another oidc-gw is holding the token cache lock ${lock}`,
+            {
+              hint: 'wait for it to finish, or remove the lock file if no oidc-gw is running',
+            },
+          );
         }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 250);

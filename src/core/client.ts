@@ -26,7 +26,12 @@ export function chooseAuthMethod(issuer: DiscoveredIssuer, options: ClientOption
   if (options.privateKey) return 'private_key_jwt';
   if (!options.clientSecret) return 'none';
   const supported = issuer.metadata.token_endpoint_auth_methods_supported;
-  if (supported && !supported.includes('client_secret_basic') && supported.includes('client_secret_post')) return 'post';
+  if (
+    supported &&
+    !supported.includes('client_secret_basic') &&
+    supported.includes('client_secret_post')
+  )
+    return 'post';
   return 'basic';
 }
 
@@ -37,17 +42,28 @@ export function buildClient(issuer: DiscoveredIssuer, options: ClientOptions): C
     case 'basic':
     case 'post':
       if (!options.clientSecret) {
-        throw new GwError('ERR_MISSING_SETTING', `--auth-method ${authMethod} needs a client secret`, {
-          hint: 'give --client-secret or OIDC_GW_CLIENT_SECRET',
-        });
+        throw new GwError(
+          'ERR_MISSING_SETTING',
+          `--auth-method ${authMethod} needs a client secret`,
+          {
+            hint: 'give --client-secret or OIDC_GW_CLIENT_SECRET',
+          },
+        );
       }
-      auth = authMethod === 'basic' ? oidc.ClientSecretBasic(options.clientSecret) : oidc.ClientSecretPost(options.clientSecret);
+      auth =
+        authMethod === 'basic'
+          ? oidc.ClientSecretBasic(options.clientSecret)
+          : oidc.ClientSecretPost(options.clientSecret);
       break;
     case 'private_key_jwt':
       if (!options.privateKey) {
-        throw new GwError('ERR_MISSING_SETTING', '--auth-method private_key_jwt needs a private key', {
-          hint: 'give --private-key FILE (PEM or JWK)',
-        });
+        throw new GwError(
+          'ERR_MISSING_SETTING',
+          '--auth-method private_key_jwt needs a private key',
+          {
+            hint: 'give --private-key FILE (PEM or JWK)',
+          },
+        );
       }
       auth = oidc.PrivateKeyJwt({ key: options.privateKey.key, kid: options.privateKey.kid });
       break;
@@ -58,7 +74,8 @@ export function buildClient(issuer: DiscoveredIssuer, options: ClientOptions): C
   const config = new oidc.Configuration(issuer.metadata, options.clientId, undefined, auth);
   config.timeout = issuer.options.timeoutSeconds ?? 30;
   if (issuer.options.fetch) config[oidc.customFetch] = issuer.options.fetch as oidc.CustomFetch;
-  if (new URL(issuer.issuer).protocol === 'http:' || issuer.options.insecureHttp) oidc.allowInsecureRequests(config);
+  if (new URL(issuer.issuer).protocol === 'http:' || issuer.options.insecureHttp)
+    oidc.allowInsecureRequests(config);
   return { config, issuer, clientId: options.clientId, authMethod };
 }
 

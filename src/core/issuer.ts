@@ -36,12 +36,18 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /** Parses and checks an issuer (or any IdP) URL: https, or http on loopback, or http with --insecure-http. */
-export function checkUrl(input: string, what: string, insecureHttp = false): { url: URL; note?: string } {
+export function checkUrl(
+  input: string,
+  what: string,
+  insecureHttp = false,
+): { url: URL; note?: string } {
   let url: URL;
   try {
     url = new URL(input);
   } catch {
-    throw new GwError('ERR_USAGE', `${what} "${input}" is not a URL`, { hint: 'give a full URL such as https://tenant.example.com/' });
+    throw new GwError('ERR_USAGE', `${what} "${input}" is not a URL`, {
+      hint: 'give a full URL such as https://tenant.example.com/',
+    });
   }
   if (url.protocol === 'https:') return { url };
   if (url.protocol !== 'http:') {
@@ -49,18 +55,29 @@ export function checkUrl(input: string, what: string, insecureHttp = false): { u
   }
   if (isLoopbackHost(url.hostname)) return { url };
   if (!insecureHttp) {
-    throw new GwError('ERR_INSECURE_ISSUER', `${what} ${url.origin} uses http on a host that is not loopback`, {
-      hint: 'use https, or add --insecure-http for a development server such as http://keycloak:8080',
-    });
+    throw new GwError(
+      'ERR_INSECURE_ISSUER',
+      `${what} ${url.origin} uses http on a host that is not loopback`,
+      {
+        hint: 'use https, or add --insecure-http for a development server such as http://keycloak:8080',
+      },
+    );
   }
-  return { url, note: `using plain http for ${url.origin} (--insecure-http): tokens and secrets cross the network unencrypted` };
+  return {
+    url,
+    note: `using plain http for ${url.origin} (--insecure-http): tokens and secrets cross the network unencrypted`,
+  };
 }
 
 function execute(options: DiscoverOptions, url: URL): Array<(c: client.Configuration) => void> {
   return url.protocol === 'http:' ? [client.allowInsecureRequests] : [];
 }
 
-async function tryDiscovery(url: URL, algorithm: 'oidc' | 'oauth2', options: DiscoverOptions): Promise<client.Configuration> {
+async function tryDiscovery(
+  url: URL,
+  algorithm: 'oidc' | 'oauth2',
+  options: DiscoverOptions,
+): Promise<client.Configuration> {
   return client.discovery(url, 'oidc-gw-discovery', undefined, undefined, {
     algorithm,
     timeout: options.timeoutSeconds ?? 30,
@@ -71,12 +88,20 @@ async function tryDiscovery(url: URL, algorithm: 'oidc' | 'oauth2', options: Dis
 
 function isNotFoundLike(error: unknown): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_PARSE_ERROR';
+  return (
+    code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' ||
+    code === 'OAUTH_RESPONSE_IS_NOT_JSON' ||
+    code === 'OAUTH_PARSE_ERROR'
+  );
 }
 
 function mismatch(error: unknown): { expected: string; actual: string } | undefined {
-  const e = error as { code?: unknown; cause?: { expected?: unknown; body?: { issuer?: unknown }; attribute?: unknown } };
-  if (e?.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || e.cause?.attribute !== 'issuer') return undefined;
+  const e = error as {
+    code?: unknown;
+    cause?: { expected?: unknown; body?: { issuer?: unknown }; attribute?: unknown };
+  };
+  if (e?.code !== 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' || e.cause?.attribute !== 'issuer')
+    return undefined;
   const expected = e.cause.expected;
   const actual = e.cause.body?.issuer;
   if (typeof expected !== 'string' || typeof actual !== 'string') return undefined;
@@ -87,17 +112,35 @@ function stripSlash(s: string): string {
   return s.endsWith('/') ? s.slice(0, -1) : s;
 }
 
-export async function discoverIssuer(input: string, options: DiscoverOptions = {}): Promise<DiscoveredIssuer> {
+export async function discoverIssuer(
+  input: string,
+  options: DiscoverOptions = {},
+): Promise<DiscoveredIssuer> {
   const checked = checkUrl(input.trim(), 'issuer', options.insecureHttp);
   const url = checked.url;
   const notes: string[] = checked.note ? [checked.note] : [];
   const given = url.href.includes('/.well-known/');
-  const finish = (config: client.Configuration, source: DiscoveredIssuer['source'], discoveryUrl: string): DiscoveredIssuer => {
+  const finish = (
+    config: client.Configuration,
+    source: DiscoveredIssuer['source'],
+    discoveryUrl: string,
+  ): DiscoveredIssuer => {
     const metadata = config.serverMetadata();
     // The issuer in a discovery document must itself be https (or loopback / allowed http).
-    const issuerCheck = checkUrl(metadata.issuer, 'the issuer named by the metadata', options.insecureHttp);
+    const issuerCheck = checkUrl(
+      metadata.issuer,
+      'the issuer named by the metadata',
+      options.insecureHttp,
+    );
     if (issuerCheck.note && !notes.includes(issuerCheck.note)) notes.push(issuerCheck.note);
-    return Object.freeze({ issuer: metadata.issuer, metadata, discoveryUrl, source, notes, options });
+    return Object.freeze({
+      issuer: metadata.issuer,
+      metadata,
+      discoveryUrl,
+      source,
+      notes,
+      options,
+    });
   };
   if (given) {
     try {
@@ -127,7 +170,9 @@ export async function discoverIssuer(input: string, options: DiscoverOptions = {
       const m = mismatch(error);
       if (m) {
         if (stripSlash(m.expected) === stripSlash(m.actual)) {
-          notes.push(`the IdP names its issuer "${m.actual}" (you gave "${input.trim()}"): using the IdP's spelling`);
+          notes.push(
+            `the IdP names its issuer "${m.actual}" (you gave "${input.trim()}"): using the IdP's spelling`,
+          );
           try {
             const exact = new URL(m.actual);
             return finish(await tryDiscovery(exact, algorithm, options), source, wellKnown(suffix));
@@ -135,19 +180,30 @@ export async function discoverIssuer(input: string, options: DiscoverOptions = {
             throw wrapOAuthError(retryError, { action: 'discovery request', url: m.actual });
           }
         }
-        throw new GwError('ERR_ISSUER_MISMATCH', `the metadata at ${wellKnown(suffix)} names issuer "${m.actual}", not "${m.expected}"`, {
-          hint: `if "${m.actual}" is right, use it as --issuer`,
-          details: { expected: m.expected, actual: m.actual },
-        });
+        throw new GwError(
+          'ERR_ISSUER_MISMATCH',
+          `the metadata at ${wellKnown(suffix)} names issuer "${m.actual}", not "${m.expected}"`,
+          {
+            hint: `if "${m.actual}" is right, use it as --issuer`,
+            details: { expected: m.expected, actual: m.actual },
+          },
+        );
       }
-      if (!isNotFoundLike(error)) throw wrapOAuthError(error, { action: 'discovery request', url: wellKnown(suffix) });
+      if (!isNotFoundLike(error))
+        throw wrapOAuthError(error, { action: 'discovery request', url: wellKnown(suffix) });
       firstError ??= error;
     }
   }
-  const wrapped = wrapOAuthError(firstError, { action: 'discovery request', url: wellKnown('openid-configuration') });
+  const wrapped = wrapOAuthError(firstError, {
+    action: 'discovery request',
+    url: wellKnown('openid-configuration'),
+  });
   throw new GwError(
     'ERR_DISCOVERY',
     `no OpenID Connect or OAuth 2.0 metadata found for ${url.href} (tried ${wellKnown('openid-configuration')} and ${wellKnown('oauth-authorization-server')})`,
-    { cause: wrapped, hint: 'check the issuer URL: it is the `iss` of your tokens, e.g. https://TENANT.auth0.com/ or https://HOST/realms/REALM' },
+    {
+      cause: wrapped,
+      hint: 'check the issuer URL: it is the `iss` of your tokens, e.g. https://TENANT.auth0.com/ or https://HOST/realms/REALM',
+    },
   );
 }

@@ -19,7 +19,8 @@ function findGwError(error: unknown, depth = 0): GwError | undefined {
   return findGwError((error as OAuthErrorLike).cause, depth + 1);
 }
 
-const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|fetch failed|socket hang up/;
+const NETWORK =
+  /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|fetch failed|socket hang up/;
 
 function networkCause(error: unknown, depth = 0): string | undefined {
   if (depth > 6 || error === null || typeof error !== 'object') return undefined;
@@ -40,47 +41,81 @@ export interface WrapContext {
 export function wrapOAuthError(error: unknown, context: WrapContext): GwError {
   const inner = findGwError(error);
   if (inner) return inner;
-  const e = (error ?? {}) as OAuthErrorLike;
+  let e = (error ?? {}) as OAuthErrorLike;
+  // A WWW-Authenticate challenge (e.g. 401 invalid_client with Basic): its parameters carry the error.
+  if (typeof e.error !== 'string' && Array.isArray(e.cause)) {
+    const params = (e.cause as Array<{ parameters?: Record<string, unknown> }>).find(
+      (c) => typeof c.parameters?.['error'] === 'string',
+    )?.parameters;
+    if (params) e = { ...params, status: e.status };
+  }
   // An OAuth error response from the IdP (ResponseBodyError): show error + error_description.
   if (typeof e.error === 'string') {
     const description = typeof e.error_description === 'string' ? `: ${e.error_description}` : '';
     const status = typeof e.status === 'number' ? ` (HTTP ${e.status})` : '';
-    return new GwError('ERR_IDP', `the IdP refused the ${context.action}${status}: ${e.error}${description}`, {
-      cause: error,
-      hint: hintFor(e.error),
-      details: {
-        error: e.error,
-        ...(typeof e.error_description === 'string' ? { error_description: e.error_description } : {}),
+    return new GwError(
+      'ERR_IDP',
+      `the IdP refused the ${context.action}${status}: ${e.error}${description}`,
+      {
+        cause: error,
+        hint: hintFor(e.error),
+        details: {
+          error: e.error,
+          ...(typeof e.error_description === 'string'
+            ? { error_description: e.error_description }
+            : {}),
+        },
       },
-    });
+    );
   }
   const code = typeof e.code === 'string' ? e.code : undefined;
   const where = context.url ? ` (${context.url})` : '';
   if (code === 'OAUTH_TIMEOUT' || (error instanceof Error && error.name === 'TimeoutError')) {
-    return new GwError('ERR_TIMEOUT', `the ${context.action} timed out${where}`, { cause: error, hint: 'raise --timeout, or check the URL' });
+    return new GwError('ERR_TIMEOUT', `the ${context.action} timed out${where}`, {
+      cause: error,
+      hint: 'raise --timeout, or check the URL',
+    });
   }
   const net = networkCause(error);
   if (net) {
-    return new GwError('ERR_NETWORK', `cannot reach the server for the ${context.action}${where}: ${net}`, { cause: error });
+    return new GwError(
+      'ERR_NETWORK',
+      `cannot reach the server for the ${context.action}${where}: ${net}`,
+      { cause: error },
+    );
   }
   if (code === 'OAUTH_HTTP_REQUEST_FORBIDDEN') {
-    return new GwError('ERR_INSECURE_ISSUER', `http is not allowed for the ${context.action}${where}`, {
-      cause: error,
-      hint: 'use https, or --insecure-http for a development server',
-    });
+    return new GwError(
+      'ERR_INSECURE_ISSUER',
+      `http is not allowed for the ${context.action}${where}`,
+      {
+        cause: error,
+        hint: 'use https, or --insecure-http for a development server',
+      },
+    );
   }
   const message = error instanceof Error ? error.message : String(error);
   const detail = innerMessage(error);
-  return new GwError('ERR_IDP_RESPONSE', `unexpected answer to the ${context.action}${where}: ${message}${detail}`, {
-    cause: error,
-    details: code ? { cause_code: code } : undefined,
-  });
+  return new GwError(
+    'ERR_IDP_RESPONSE',
+    `unexpected answer to the ${context.action}${where}: ${message}${detail}`,
+    {
+      cause: error,
+      details: code ? { cause_code: code } : undefined,
+    },
+  );
 }
 
 function innerMessage(error: unknown): string {
   const cause = (error as OAuthErrorLike | undefined)?.cause;
-  if (cause instanceof Error && cause.message && cause.message !== (error as Error).message) return ` (${cause.message})`;
-  if (cause && typeof cause === 'object' && 'status' in cause && typeof (cause as { status: unknown }).status === 'number') {
+  if (cause instanceof Error && cause.message && cause.message !== (error as Error).message)
+    return ` (${cause.message})`;
+  if (
+    cause &&
+    typeof cause === 'object' &&
+    'status' in cause &&
+    typeof (cause as { status: unknown }).status === 'number'
+  ) {
     return ` (HTTP ${(cause as { status: number }).status})`;
   }
   return '';

@@ -11,13 +11,18 @@ export interface ClientKey {
 function defaultAlg(jwk: JWK): string {
   if (jwk.alg) return jwk.alg;
   if (jwk.kty === 'RSA') return 'RS256';
-  if (jwk.kty === 'EC') return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256';
+  if (jwk.kty === 'EC')
+    return jwk.crv === 'P-384' ? 'ES384' : jwk.crv === 'P-521' ? 'ES512' : 'ES256';
   if (jwk.kty === 'OKP') return 'EdDSA';
   return 'RS256';
 }
 
 /** Reads a private key from the text of a PEM or JWK (or single-key JWKS) file. */
-export async function importClientKey(text: string, source: string, algHint?: string): Promise<ClientKey> {
+export async function importClientKey(
+  text: string,
+  source: string,
+  algHint?: string,
+): Promise<ClientKey> {
   const trimmed = text.trim();
   const fail = (why: string, cause?: unknown) =>
     new GwError('ERR_INPUT_INVALID', `cannot use the private key ${source}: ${why}`, {
@@ -48,7 +53,13 @@ export async function importClientKey(text: string, source: string, algHint?: st
   let jwk: JWK;
   try {
     const parsed = JSON.parse(trimmed) as JWK & { keys?: JWK[] };
-    jwk = Array.isArray(parsed.keys) ? (parsed.keys.length === 1 ? (parsed.keys[0] as JWK) : (() => { throw fail('a JWKS with more than one key: give one key'); })()) : parsed;
+    jwk = Array.isArray(parsed.keys)
+      ? parsed.keys.length === 1
+        ? (parsed.keys[0] as JWK)
+        : (() => {
+            throw fail('a JWKS with more than one key: give one key');
+          })()
+      : parsed;
   } catch (error) {
     if (error instanceof GwError) throw error;
     throw fail('neither PEM nor JSON', error);

@@ -20,7 +20,14 @@ export interface TokenSet {
   readonly extra?: Readonly<Record<string, unknown>>;
 }
 
-const KNOWN = new Set(['access_token', 'token_type', 'expires_in', 'refresh_token', 'id_token', 'scope']);
+const KNOWN = new Set([
+  'access_token',
+  'token_type',
+  'expires_in',
+  'refresh_token',
+  'id_token',
+  'scope',
+]);
 
 export interface TokenResponseLike {
   access_token: string;
@@ -37,7 +44,8 @@ export function toTokenSet(
   meta: { issuer: string; clientId: string; grant: Grant; nowSeconds: number; previous?: TokenSet },
 ): TokenSet {
   const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(response)) if (!KNOWN.has(k) && typeof v !== 'function') extra[k] = v;
+  for (const [k, v] of Object.entries(response))
+    if (!KNOWN.has(k) && typeof v !== 'function') extra[k] = v;
   const expiresIn = typeof response.expires_in === 'number' ? response.expires_in : undefined;
   // RFC 6749 §6: a refresh response may omit refresh_token (keep the old one) or the id_token.
   const refresh = response.refresh_token ?? meta.previous?.refresh_token;
@@ -45,10 +53,14 @@ export function toTokenSet(
   return {
     access_token: response.access_token,
     ...(response.token_type ? { token_type: response.token_type } : {}),
-    ...(expiresIn !== undefined ? { expires_in: expiresIn, expires_at: meta.nowSeconds + expiresIn } : {}),
+    ...(expiresIn !== undefined
+      ? { expires_in: expiresIn, expires_at: meta.nowSeconds + expiresIn }
+      : {}),
     ...(refresh ? { refresh_token: refresh } : {}),
     ...(idToken ? { id_token: idToken } : {}),
-    ...(response.scope ?? meta.previous?.scope ? { scope: response.scope ?? meta.previous?.scope } : {}),
+    ...((response.scope ?? meta.previous?.scope)
+      ? { scope: response.scope ?? meta.previous?.scope }
+      : {}),
     issuer: meta.issuer,
     client_id: meta.clientId,
     grant: meta.grant,

@@ -56,7 +56,12 @@ function causeCode(error: unknown): string | undefined {
   return undefined;
 }
 
-export function toNetworkError(error: unknown, url: string, timeoutSeconds: number, aborted: boolean): GwError | undefined {
+export function toNetworkError(
+  error: unknown,
+  url: string,
+  timeoutSeconds: number,
+  aborted: boolean,
+): GwError | undefined {
   const name = (error as { name?: unknown } | undefined)?.name;
   if (name === 'TimeoutError' || (aborted && name === 'AbortError')) {
     return new GwError('ERR_TIMEOUT', `no answer from ${url} within ${timeoutSeconds} s`, {
@@ -66,10 +71,17 @@ export function toNetworkError(error: unknown, url: string, timeoutSeconds: numb
   }
   const code = causeCode(error);
   if (code) {
-    const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code;
+    const what =
+      code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : code === 'ENOTFOUND'
+          ? 'host not found'
+          : code;
     return new GwError('ERR_NETWORK', `cannot reach ${url}: ${what}`, {
       cause: error,
-      hint: code.includes('CERT') ? 'the TLS certificate is not trusted (NODE_EXTRA_CA_CERTS adds a CA)' : 'check the URL and that the server is running',
+      hint: code.includes('CERT')
+        ? 'the TLS certificate is not trusted (NODE_EXTRA_CA_CERTS adds a CA)'
+        : 'check the URL and that the server is running',
     });
   }
   if (error instanceof TypeError && /fetch failed/.test(error.message)) {

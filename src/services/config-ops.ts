@@ -1,7 +1,14 @@
 /** The work of `oidc-gw config`: init (wizard), list, show, set, path. */
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';
-import { AUTH_METHODS, loadConfig, PROFILE_KEYS, saveConfig, type ConfigFile, type Profile } from '../config/config-file.js';
+import {
+  AUTH_METHODS,
+  loadConfig,
+  PROFILE_KEYS,
+  saveConfig,
+  type ConfigFile,
+  type Profile,
+} from '../config/config-file.js';
 import { configFilePath } from '../config/paths.js';
 import { normalizeScope, resolveSettings } from '../config/resolve.js';
 import { mask } from '../output/redact.js';
@@ -48,36 +55,60 @@ export async function configList(ctx: Context, _opts: Opts): Promise<number> {
   }
   const width = Math.max(...rows.map((r) => r.name.length), 7);
   const s = ctx.out.styleOut;
-  const lines = rows.map((r) => `${r.selected ? '*' : ' '} ${s.bold(r.name.padEnd(width))}  ${r.issuer ?? '-'}  ${r.client_id ?? '-'}`);
+  const lines = rows.map(
+    (r) =>
+      `${r.selected ? '*' : ' '} ${s.bold(r.name.padEnd(width))}  ${r.issuer ?? '-'}  ${r.client_id ?? '-'}`,
+  );
   ctx.out.data(`${lines.join('\n')}\n`);
   return 0;
 }
 
-export async function configShow(ctx: Context, name: string | undefined, opts: Opts): Promise<number> {
+export async function configShow(
+  ctx: Context,
+  name: string | undefined,
+  opts: Opts,
+): Promise<number> {
   const file = configFilePath(ctx.env, ctx.globals.config);
   const config = await loadConfig(file);
   const profileName = name ?? selectedProfile(ctx);
   const profile = config.profiles[profileName];
   if (!profile && name) {
-    throw new GwError('ERR_CONFIG_INVALID', `profile "${profileName}" is not in ${file}`, { hint: 'see `oidc-gw config list`' });
+    throw new GwError('ERR_CONFIG_INVALID', `profile "${profileName}" is not in ${file}`, {
+      hint: 'see `oidc-gw config list`',
+    });
   }
   // The effective settings: what a command would use for this profile, and where each comes from.
-  const settings = await resolveSettings({ opts, env: ctx.env, globals: { ...ctx.globals, profile: profileName } }, config);
+  const settings = await resolveSettings(
+    { opts, env: ctx.env, globals: { ...ctx.globals, profile: profileName } },
+    config,
+  );
   const effective: Record<string, { value: unknown; source: string }> = {};
   for (const key of Object.keys(PROFILE_KEYS) as Array<keyof Profile>) {
     const source = settings.sources[key as keyof typeof settings.sources];
     const value = settings[key as keyof typeof settings];
     if (source === undefined) continue;
-    effective[key] = { value: PROFILE_KEYS[key].secret && typeof value === 'string' ? mask(value) : value, source };
+    effective[key] = {
+      value: PROFILE_KEYS[key].secret && typeof value === 'string' ? mask(value) : value,
+      source,
+    };
   }
   if (ctx.out.json) {
-    ctx.out.printJson({ path: file, profile: profileName, stored: profile ? masked(profile) : null, effective });
+    ctx.out.printJson({
+      path: file,
+      profile: profileName,
+      stored: profile ? masked(profile) : null,
+      effective,
+    });
     return 0;
   }
   const s = ctx.out.styleOut;
-  const lines = [`${s.bold('profile')} ${profileName}${profile ? '' : ' (not in the file)'}   ${s.dim(file)}`];
+  const lines = [
+    `${s.bold('profile')} ${profileName}${profile ? '' : ' (not in the file)'}   ${s.dim(file)}`,
+  ];
   for (const [key, { value, source }] of Object.entries(effective)) {
-    lines.push(`  ${key.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}  ${s.dim(`(${source})`)}`);
+    lines.push(
+      `  ${key.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}  ${s.dim(`(${source})`)}`,
+    );
   }
   ctx.out.data(`${lines.join('\n')}\n`);
   return 0;
@@ -91,25 +122,37 @@ function parseValue(key: string, value: string): { key: keyof Profile; value: un
   }
   const spec = PROFILE_KEYS[key as keyof Profile];
   if (!spec) {
-    throw new GwError('ERR_USAGE', `unknown key "${key}"`, { hint: `keys: ${Object.keys(PROFILE_KEYS).join(', ')}, params.NAME` });
+    throw new GwError('ERR_USAGE', `unknown key "${key}"`, {
+      hint: `keys: ${Object.keys(PROFILE_KEYS).join(', ')}, params.NAME`,
+    });
   }
   switch (spec.kind) {
     case 'boolean':
-      if (value !== 'true' && value !== 'false') throw new GwError('ERR_USAGE', `${key} takes true or false`);
+      if (value !== 'true' && value !== 'false')
+        throw new GwError('ERR_USAGE', `${key} takes true or false`);
       return { key: key as keyof Profile, value: value === 'true' };
     case 'authMethod':
-      if (!(AUTH_METHODS as readonly string[]).includes(value)) throw new GwError('ERR_USAGE', `${key} takes one of ${AUTH_METHODS.join(', ')}`);
+      if (!(AUTH_METHODS as readonly string[]).includes(value))
+        throw new GwError('ERR_USAGE', `${key} takes one of ${AUTH_METHODS.join(', ')}`);
       return { key: key as keyof Profile, value };
     case 'string[]':
       return { key: key as keyof Profile, value: value.split(/[\s,]+/).filter(Boolean) };
     case 'record':
-      throw new GwError('ERR_USAGE', 'set parameters one at a time: `oidc-gw config set params.NAME VALUE`');
+      throw new GwError(
+        'ERR_USAGE',
+        'set parameters one at a time: `oidc-gw config set params.NAME VALUE`',
+      );
     default:
       return { key: key as keyof Profile, value: key === 'scope' ? normalizeScope(value) : value };
   }
 }
 
-export async function configSet(ctx: Context, key: string, value: string, _opts: Opts): Promise<number> {
+export async function configSet(
+  ctx: Context,
+  key: string,
+  value: string,
+  _opts: Opts,
+): Promise<number> {
   const file = configFilePath(ctx.env, ctx.globals.config);
   const config = await loadConfig(file);
   const name = selectedProfile(ctx);
@@ -117,7 +160,10 @@ export async function configSet(ctx: Context, key: string, value: string, _opts:
   const parsed = parseValue(key, value);
   const record = profile as Record<string, unknown>;
   if (parsed.key === 'params') {
-    const [pName, pValue] = Object.entries(parsed.value as Record<string, string>)[0] as [string, string];
+    const [pName, pValue] = Object.entries(parsed.value as Record<string, string>)[0] as [
+      string,
+      string,
+    ];
     const params = { ...(profile.params ?? {}) };
     if (value === '') delete params[pName];
     else params[pName] = pValue;
@@ -131,7 +177,11 @@ export async function configSet(ctx: Context, key: string, value: string, _opts:
   const next: ConfigFile = { profiles: { ...config.profiles, [name]: profile } };
   await saveConfig(file, next);
   const shown = PROFILE_KEYS[parsed.key]?.secret && value ? mask(value) : value;
-  ctx.out.info(value === '' ? `removed ${key} from profile "${name}" in ${file}` : `set ${key} = ${shown} in profile "${name}" (${file})`);
+  ctx.out.info(
+    value === ''
+      ? `removed ${key} from profile "${name}" in ${file}`
+      : `set ${key} = ${shown} in profile "${name}" (${file})`,
+  );
   if (ctx.out.json) ctx.out.printJson({ path: file, profile: name, stored: masked(profile) });
   return 0;
 }
@@ -141,8 +191,14 @@ export async function configInit(ctx: Context, opts: Opts): Promise<number> {
   const config = await loadConfig(file);
   const p = ctx.prompter;
   const interactive = p.canPrompt && opts['yes'] !== true;
-  const str = (k: string) => (typeof opts[k] === 'string' && opts[k] !== '' ? (opts[k] as string) : undefined);
-  const ask = async (flag: string, label: string, def?: string, required = false): Promise<string | undefined> => {
+  const str = (k: string) =>
+    typeof opts[k] === 'string' && opts[k] !== '' ? (opts[k] as string) : undefined;
+  const ask = async (
+    flag: string,
+    label: string,
+    def?: string,
+    required = false,
+  ): Promise<string | undefined> => {
     const given = str(flag);
     if (given !== undefined) return given;
     if (!interactive) {
@@ -153,10 +209,16 @@ export async function configInit(ctx: Context, opts: Opts): Promise<number> {
       }
       return def;
     }
-    const answer = (await p.input(`${label}${required ? '' : ' (optional)'}:`, def === undefined ? {} : { default: def })).trim();
+    const answer = (
+      await p.input(
+        `${label}${required ? '' : ' (optional)'}:`,
+        def === undefined ? {} : { default: def },
+      )
+    ).trim();
     return answer || def;
   };
-  const name = str('name') ?? (await ask('name', 'profile name', selectedProfile(ctx), true)) ?? 'default';
+  const name =
+    str('name') ?? (await ask('name', 'profile name', selectedProfile(ctx), true)) ?? 'default';
   const existing = config.profiles[name] ?? {};
   const profile: Profile = { ...existing };
   for (;;) {
@@ -167,7 +229,9 @@ export async function configInit(ctx: Context, opts: Opts): Promise<number> {
       const session = await openSession(ctx, {});
       const d = await discover(session, issuer);
       if (d.issuer !== issuer && !issuer?.includes('/.well-known/')) profile.issuer = d.issuer;
-      ctx.out.info(`${ctx.out.style.green('ok')} discovered ${d.issuer} (token endpoint ${d.metadata.token_endpoint ?? 'none'})`);
+      ctx.out.info(
+        `${ctx.out.style.green('ok')} discovered ${d.issuer} (token endpoint ${d.metadata.token_endpoint ?? 'none'})`,
+      );
       break;
     } catch (error) {
       if (!interactive || str('issuer')) throw error;
@@ -183,7 +247,10 @@ export async function configInit(ctx: Context, opts: Opts): Promise<number> {
   if (secret) {
     let store = opts['storeSecret'];
     if (store === undefined && interactive) {
-      store = await p.confirm(`store the secret in ${file} (file mode 0600)? otherwise give it with OIDC_GW_CLIENT_SECRET`, false);
+      store = await p.confirm(
+        `store the secret in ${file} (file mode 0600)? otherwise give it with OIDC_GW_CLIENT_SECRET`,
+        false,
+      );
     }
     if (store === true) profile.clientSecret = secret;
     else delete profile.clientSecret;
@@ -195,6 +262,9 @@ export async function configInit(ctx: Context, opts: Opts): Promise<number> {
   await saveConfig(file, { profiles: { ...config.profiles, [name]: profile } });
   ctx.out.info(`saved profile "${name}" in ${file}`);
   if (ctx.out.json) ctx.out.printJson({ path: file, profile: name, stored: masked(profile) });
-  else ctx.out.info(`try: oidc-gw token --client-credentials${name === 'default' ? '' : ` --profile ${name}`}`);
+  else
+    ctx.out.info(
+      `try: oidc-gw token --client-credentials${name === 'default' ? '' : ` --profile ${name}`}`,
+    );
   return 0;
 }

@@ -21,17 +21,20 @@ export interface Finding {
 async function fetchKeys(session: Session, jwksUri: string): Promise<KeySummary[]> {
   const fetch = await session.http();
   const response = await fetch(jwksUri, { headers: { accept: 'application/json' } });
-  if (!response.ok) throw new GwError('ERR_DISCOVERY', `the JWKS at ${jwksUri} answered HTTP ${response.status}`);
+  if (!response.ok)
+    throw new GwError('ERR_DISCOVERY', `the JWKS at ${jwksUri} answered HTTP ${response.status}`);
   let body: { keys?: unknown };
   try {
     body = (await response.json()) as { keys?: unknown };
   } catch {
     throw new GwError('ERR_DISCOVERY', `the JWKS at ${jwksUri} is not JSON`);
   }
-  if (!Array.isArray(body.keys)) throw new GwError('ERR_DISCOVERY', `the JWKS at ${jwksUri} has no "keys" array`);
+  if (!Array.isArray(body.keys))
+    throw new GwError('ERR_DISCOVERY', `the JWKS at ${jwksUri} has no "keys" array`);
   return body.keys.map((k: Record<string, unknown>) => {
     const s: KeySummary = {};
-    for (const name of ['kid', 'kty', 'alg', 'use', 'crv'] as const) if (typeof k[name] === 'string') s[name] = k[name] as string;
+    for (const name of ['kid', 'kty', 'alg', 'use', 'crv'] as const)
+      if (typeof k[name] === 'string') s[name] = k[name] as string;
     if (typeof k['n'] === 'string') s.bits = Buffer.from(k['n'], 'base64url').length * 8;
     return s;
   });
@@ -40,7 +43,11 @@ async function fetchKeys(session: Session, jwksUri: string): Promise<KeySummary[
 export function findProblems(d: DiscoveredIssuer, keys: KeySummary[] | undefined): Finding[] {
   const m = d.metadata;
   const out: Finding[] = [];
-  if (new URL(d.issuer).protocol === 'http:') out.push({ level: 'warn', message: 'the issuer uses http: fine on loopback, never in production' });
+  if (new URL(d.issuer).protocol === 'http:')
+    out.push({
+      level: 'warn',
+      message: 'the issuer uses http: fine on loopback, never in production',
+    });
   for (const [name, value] of Object.entries(m)) {
     if (name.endsWith('_endpoint') || name === 'jwks_uri') {
       if (typeof value === 'string' && value.startsWith('http:') && !d.issuer.startsWith('http:')) {
@@ -48,19 +55,36 @@ export function findProblems(d: DiscoveredIssuer, keys: KeySummary[] | undefined
       }
     }
   }
-  if (!m.jwks_uri) out.push({ level: 'warn', message: 'no jwks_uri: gateways cannot verify JWTs from this issuer by discovery' });
+  if (!m.jwks_uri)
+    out.push({
+      level: 'warn',
+      message: 'no jwks_uri: gateways cannot verify JWTs from this issuer by discovery',
+    });
   const pkce = m.code_challenge_methods_supported;
-  if (!pkce) out.push({ level: 'warn', message: 'code_challenge_methods_supported is not advertised: PKCE support is unknown' });
-  else if (!pkce.includes('S256')) out.push({ level: 'warn', message: 'PKCE S256 is not supported (only: ' + pkce.join(', ') + ')' });
+  if (!pkce)
+    out.push({
+      level: 'warn',
+      message: 'code_challenge_methods_supported is not advertised: PKCE support is unknown',
+    });
+  else if (!pkce.includes('S256'))
+    out.push({
+      level: 'warn',
+      message: 'PKCE S256 is not supported (only: ' + pkce.join(', ') + ')',
+    });
   const algs = m.id_token_signing_alg_values_supported;
-  if (algs?.includes('none')) out.push({ level: 'warn', message: 'the IdP lists alg "none" for ID tokens' });
+  if (algs?.includes('none'))
+    out.push({ level: 'warn', message: 'the IdP lists alg "none" for ID tokens' });
   if (keys) {
     if (keys.length === 0) out.push({ level: 'warn', message: 'the JWKS has no keys' });
     for (const k of keys) {
       if (k.kty === 'RSA' && k.bits !== undefined && k.bits < 2048) {
-        out.push({ level: 'warn', message: `key ${k.kid ?? '(no kid)'} is RSA ${k.bits} bits: gateways refuse RSA under 2048 bits` });
+        out.push({
+          level: 'warn',
+          message: `key ${k.kid ?? '(no kid)'} is RSA ${k.bits} bits: gateways refuse RSA under 2048 bits`,
+        });
       }
-      if (!k.kid && keys.length > 1) out.push({ level: 'warn', message: 'a key without kid in a JWKS of several keys' });
+      if (!k.kid && keys.length > 1)
+        out.push({ level: 'warn', message: 'a key without kid in a JWKS of several keys' });
     }
   }
   return out;
@@ -79,7 +103,11 @@ const ENDPOINTS = [
   'registration_endpoint',
 ] as const;
 
-export async function runDiscover(ctx: Context, argIssuer: string | undefined, opts: Readonly<Record<string, unknown>>): Promise<number> {
+export async function runDiscover(
+  ctx: Context,
+  argIssuer: string | undefined,
+  opts: Readonly<Record<string, unknown>>,
+): Promise<number> {
   const session = await openSession(ctx, opts);
   const out = ctx.out;
   const findings: Finding[] = [];
@@ -109,15 +137,25 @@ export async function runDiscover(ctx: Context, argIssuer: string | undefined, o
   };
   lines.push(s.bold('Issuer'));
   row('issuer', discovered.issuer);
-  row('metadata', `${discovered.discoveryUrl} (${discovered.source === 'oauth-authorization-server' ? 'RFC 8414' : 'OpenID Connect discovery'})`);
+  row(
+    'metadata',
+    `${discovered.discoveryUrl} (${discovered.source === 'oauth-authorization-server' ? 'RFC 8414' : 'OpenID Connect discovery'})`,
+  );
   lines.push('', s.bold('Endpoints'));
   for (const name of ENDPOINTS) row(name, m[name] as string | undefined);
   lines.push('', s.bold('Capabilities'));
   const list = (v: unknown) => (Array.isArray(v) && v.length ? v.join(', ') : undefined);
-  row('grant types', list(m.grant_types_supported) ?? '(not advertised; default authorization_code, implicit)');
+  row(
+    'grant types',
+    list(m.grant_types_supported) ?? '(not advertised; default authorization_code, implicit)',
+  );
   row('response types', list(m.response_types_supported));
   row('PKCE methods', list(m.code_challenge_methods_supported) ?? '(not advertised)');
-  row('token auth methods', list(m.token_endpoint_auth_methods_supported) ?? '(not advertised; default client_secret_basic)');
+  row(
+    'token auth methods',
+    list(m.token_endpoint_auth_methods_supported) ??
+      '(not advertised; default client_secret_basic)',
+  );
   row('ID token algs', list(m.id_token_signing_alg_values_supported));
   row('scopes', list(m.scopes_supported));
   row('claims', list(m.claims_supported));
@@ -126,7 +164,9 @@ export async function runDiscover(ctx: Context, argIssuer: string | undefined, o
     lines.push('', s.bold(`Keys (${keys.length})`));
     for (const k of keys) {
       const size = k.bits ? `${k.bits} bits` : k.crv;
-      lines.push(`  ${[k.kid ? `kid=${k.kid}` : '(no kid)', k.kty, k.alg, k.use ? `use=${k.use}` : undefined, size].filter(Boolean).join('  ')}`);
+      lines.push(
+        `  ${[k.kid ? `kid=${k.kid}` : '(no kid)', k.kty, k.alg, k.use ? `use=${k.use}` : undefined, size].filter(Boolean).join('  ')}`,
+      );
     }
   }
   lines.push('', s.bold('For a gateway'));

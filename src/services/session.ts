@@ -10,7 +10,12 @@ import type { Client } from '../core/client.js';
 import { GwError } from '../core/errors/index.js';
 import type { DiscoveredIssuer, FetchLike } from '../core/issuer.js';
 import { secondsLeft, type TokenSet } from '../core/token-set.js';
-import { describeSource, requireSetting, resolveSettings, type Settings } from '../config/resolve.js';
+import {
+  describeSource,
+  requireSetting,
+  resolveSettings,
+  type Settings,
+} from '../config/resolve.js';
 import { clientCredentialsKey, TokenStore } from '../config/token-store.js';
 import { readFile } from 'node:fs/promises';
 
@@ -26,7 +31,10 @@ export interface Session {
   http(): Promise<FetchLike>;
 }
 
-export async function openSession(ctx: Context, opts: Readonly<Record<string, unknown>>): Promise<Session> {
+export async function openSession(
+  ctx: Context,
+  opts: Readonly<Record<string, unknown>>,
+): Promise<Session> {
   const settings = await resolveSettings({ opts, env: ctx.env, globals: ctx.globals });
   const store = new TokenStore(settings.cacheDir, { onWarning: (m) => ctx.out.warn(m) });
   let fetchPromise: Promise<FetchLike> | undefined;
@@ -49,8 +57,12 @@ export async function openSession(ctx: Context, opts: Readonly<Record<string, un
 
 /** Discovers the session's issuer (asking for it when a terminal is there), printing any notes. */
 export async function discover(session: Session, issuerInput?: string): Promise<DiscoveredIssuer> {
-  const issuer = issuerInput ?? (await requireSetting(session.ctx, session.settings, 'issuer', 'issuer URL'));
-  const [{ discoverIssuer }, fetch] = await Promise.all([import('../core/issuer.js'), session.http()]);
+  const issuer =
+    issuerInput ?? (await requireSetting(session.ctx, session.settings, 'issuer', 'issuer URL'));
+  const [{ discoverIssuer }, fetch] = await Promise.all([
+    import('../core/issuer.js'),
+    session.http(),
+  ]);
   const discovered = await discoverIssuer(issuer, {
     fetch,
     timeoutSeconds: session.settings.timeoutSeconds,
@@ -66,27 +78,44 @@ export interface ClientNeeds {
 }
 
 /** The session's client at a discovered issuer: client id, secret or private key, auth method. */
-export async function makeClient(session: Session, discovered: DiscoveredIssuer, needs: ClientNeeds = {}): Promise<Client> {
+export async function makeClient(
+  session: Session,
+  discovered: DiscoveredIssuer,
+  needs: ClientNeeds = {},
+): Promise<Client> {
   const { ctx, settings } = session;
   const clientId = await requireSetting(ctx, settings, 'clientId', 'client id');
   let clientSecret = settings.clientSecret;
   const method = settings.authMethod;
-  if (!clientSecret && (method === 'basic' || method === 'post' || (needs.secretRequired && !method && !settings.privateKey))) {
+  if (
+    !clientSecret &&
+    (method === 'basic' ||
+      method === 'post' ||
+      (needs.secretRequired && !method && !settings.privateKey))
+  ) {
     clientSecret = await requireSetting(ctx, settings, 'clientSecret', 'client secret');
   }
   let privateKey;
   if (settings.privateKey || method === 'private_key_jwt') {
     const file = settings.privateKey;
     if (!file) {
-      throw new GwError('ERR_MISSING_SETTING', '--auth-method private_key_jwt needs a private key', {
-        hint: `give ${describeSource('privateKey')}`,
-      });
+      throw new GwError(
+        'ERR_MISSING_SETTING',
+        '--auth-method private_key_jwt needs a private key',
+        {
+          hint: `give ${describeSource('privateKey')}`,
+        },
+      );
     }
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      throw new GwError('ERR_INPUT_INVALID', `cannot read the private key ${file} (${(error as NodeJS.ErrnoException).code})`, { cause: error });
+      throw new GwError(
+        'ERR_INPUT_INVALID',
+        `cannot read the private key ${file} (${(error as NodeJS.ErrnoException).code})`,
+        { cause: error },
+      );
     }
     const { importClientKey } = await import('../core/private-key.js');
     privateKey = await importClientKey(text, file);
@@ -101,7 +130,12 @@ export async function makeClient(session: Session, discovered: DiscoveredIssuer,
 }
 
 function grantParams(settings: Settings) {
-  return { scope: settings.scope, audience: settings.audience, resource: settings.resource, params: settings.params };
+  return {
+    scope: settings.scope,
+    audience: settings.audience,
+    resource: settings.resource,
+    params: settings.params,
+  };
 }
 
 export interface Obtained {
@@ -113,7 +147,10 @@ export interface Obtained {
  * A client-credentials token: from the cache while it is valid for more than
  * 60 s (no network request at all), else from the IdP, then cached.
  */
-export async function clientCredentialsToken(session: Session, options: { force?: boolean } = {}): Promise<Obtained> {
+export async function clientCredentialsToken(
+  session: Session,
+  options: { force?: boolean } = {},
+): Promise<Obtained> {
   const { settings, ctx, store } = session;
   const issuer = await requireSetting(ctx, settings, 'issuer', 'issuer URL');
   const clientId = await requireSetting(ctx, settings, 'clientId', 'client id');
@@ -129,7 +166,9 @@ export async function clientCredentialsToken(session: Session, options: { force?
   if (!options.force) {
     const cached = await store.readClientCredentials(key);
     if (cached && secondsLeft(cached, session.nowSeconds()) > MIN_VALIDITY_SECONDS) {
-      ctx.out.debug(`using the cached client-credentials token (valid for ${secondsLeft(cached, session.nowSeconds())} s more)`);
+      ctx.out.debug(
+        `using the cached client-credentials token (valid for ${secondsLeft(cached, session.nowSeconds())} s more)`,
+      );
       return { tokens: cached, fromCache: true };
     }
   }
@@ -161,7 +200,10 @@ export async function readUserTokens(session: Session): Promise<TokenSet | undef
  * never spend one rotated refresh token twice: the second one waits, then
  * finds the new tokens and uses them. `invalid_grant` clears the cached set.
  */
-export async function refreshUserTokens(session: Session, options: { force?: boolean } = {}): Promise<TokenSet> {
+export async function refreshUserTokens(
+  session: Session,
+  options: { force?: boolean } = {},
+): Promise<TokenSet> {
   const { settings, store, ctx } = session;
   return store.withLock(`refresh-${settings.profile}`, async () => {
     const current = await readUserTokens(session);
@@ -175,9 +217,13 @@ export async function refreshUserTokens(session: Session, options: { force?: boo
       return current;
     }
     if (!current.refresh_token) {
-      throw new GwError('ERR_NO_TOKEN', `the cached login of profile "${settings.profile}" has no refresh token`, {
-        hint: 'run `oidc-gw login` again (with the offline_access scope to get a refresh token)',
-      });
+      throw new GwError(
+        'ERR_NO_TOKEN',
+        `the cached login of profile "${settings.profile}" has no refresh token`,
+        {
+          hint: 'run `oidc-gw login` again (with the offline_access scope to get a refresh token)',
+        },
+      );
     }
     const discovered = await discover(session, settings.issuer ?? current.issuer);
     const client = await makeClientFor(session, discovered, current.client_id);
@@ -189,10 +235,14 @@ export async function refreshUserTokens(session: Session, options: { force?: boo
     } catch (error) {
       if (error instanceof GwError && error.details?.['error'] === 'invalid_grant') {
         await store.removeProfileUser(settings.profile);
-        throw new GwError('ERR_IDP', `the IdP no longer accepts the cached refresh token (invalid_grant); the cached login was removed`, {
-          cause: error,
-          hint: 'run `oidc-gw login` again',
-        });
+        throw new GwError(
+          'ERR_IDP',
+          `the IdP no longer accepts the cached refresh token (invalid_grant); the cached login was removed`,
+          {
+            cause: error,
+            hint: 'run `oidc-gw login` again',
+          },
+        );
       }
       throw error;
     }
@@ -200,7 +250,11 @@ export async function refreshUserTokens(session: Session, options: { force?: boo
 }
 
 /** The client of a cached token set: the configured one, or the one that obtained the tokens. */
-export async function makeClientFor(session: Session, discovered: DiscoveredIssuer, cachedClientId: string): Promise<Client> {
+export async function makeClientFor(
+  session: Session,
+  discovered: DiscoveredIssuer,
+  cachedClientId: string,
+): Promise<Client> {
   if (session.settings.clientId) return makeClient(session, discovered);
   const { buildClient } = await import('../core/client.js');
   return buildClient(discovered, {
@@ -228,14 +282,19 @@ export async function currentTokens(session: Session): Promise<TokenSet> {
   const client = await session.store.readClient(session.settings.profile);
   if (client && secondsLeft(client, now) > MIN_VALIDITY_SECONDS) {
     const { settings } = session;
-    if ((!settings.issuer || sameIssuer(settings.issuer, client.issuer)) && (!settings.clientId || settings.clientId === client.client_id)) {
+    if (
+      (!settings.issuer || sameIssuer(settings.issuer, client.issuer)) &&
+      (!settings.clientId || settings.clientId === client.client_id)
+    ) {
       return client;
     }
   }
   const profile = session.settings.profile;
   throw new GwError(
     'ERR_NO_TOKEN',
-    user ? `the cached token of profile "${profile}" has expired and cannot be refreshed` : `no cached token for profile "${profile}"`,
+    user
+      ? `the cached token of profile "${profile}" has expired and cannot be refreshed`
+      : `no cached token for profile "${profile}"`,
     { hint: 'run `oidc-gw login`, or `oidc-gw token --client-credentials`' },
   );
 }

@@ -11,11 +11,18 @@ function tokenEndpoint(client: Client): string | undefined {
 
 function requireTokenEndpoint(client: Client): void {
   if (!tokenEndpoint(client)) {
-    throw new GwError('ERR_DISCOVERY', `the metadata of ${client.issuer.issuer} names no token_endpoint`);
+    throw new GwError(
+      'ERR_DISCOVERY',
+      `the metadata of ${client.issuer.issuer} names no token_endpoint`,
+    );
   }
 }
 
-export async function clientCredentials(client: Client, params: GrantParameters, nowSeconds: () => number): Promise<TokenSet> {
+export async function clientCredentials(
+  client: Client,
+  params: GrantParameters,
+  nowSeconds: () => number,
+): Promise<TokenSet> {
   requireTokenEndpoint(client);
   try {
     const response = await oidc.clientCredentialsGrant(client.config, grantParameters(params));
@@ -26,7 +33,10 @@ export async function clientCredentials(client: Client, params: GrantParameters,
       nowSeconds: nowSeconds(),
     });
   } catch (error) {
-    throw wrapOAuthError(error, { action: 'client credentials request', url: tokenEndpoint(client) });
+    throw wrapOAuthError(error, {
+      action: 'client credentials request',
+      url: tokenEndpoint(client),
+    });
   }
 }
 
@@ -43,7 +53,11 @@ export async function refresh(
     });
   }
   try {
-    const response = await oidc.refreshTokenGrant(client.config, previous.refresh_token, grantParameters(params));
+    const response = await oidc.refreshTokenGrant(
+      client.config,
+      previous.refresh_token,
+      grantParameters(params),
+    );
     return toTokenSet(response as TokenResponseLike, {
       issuer: client.issuer.issuer,
       clientId: client.clientId,
@@ -69,7 +83,12 @@ export interface CodeExchange {
  * present, is validated by openid-client (signature, iss, aud, exp; nonce
  * when given).
  */
-export async function exchangeCode(client: Client, exchange: CodeExchange, params: GrantParameters, nowSeconds: () => number): Promise<TokenSet> {
+export async function exchangeCode(
+  client: Client,
+  exchange: CodeExchange,
+  params: GrantParameters,
+  nowSeconds: () => number,
+): Promise<TokenSet> {
   requireTokenEndpoint(client);
   const body = grantParameters({ resource: params.resource, params: params.params });
   body.set('code', exchange.code);
@@ -80,14 +99,27 @@ export async function exchangeCode(client: Client, exchange: CodeExchange, param
     if (exchange.nonce) {
       const callback = new URL(exchange.redirectUri);
       callback.searchParams.set('code', exchange.code);
+      // The code was copied from elsewhere: there is no authorization response whose RFC 9207
+      // `iss` could be checked, so supply the expected one.
+      if (client.issuer.metadata.authorization_response_iss_parameter_supported) {
+        callback.searchParams.set('iss', client.issuer.issuer);
+      }
       response = (await oidc.authorizationCodeGrant(
         client.config,
         callback,
-        { pkceCodeVerifier: exchange.codeVerifier, expectedNonce: exchange.nonce, idTokenExpected: false },
+        {
+          pkceCodeVerifier: exchange.codeVerifier,
+          expectedNonce: exchange.nonce,
+          idTokenExpected: false,
+        },
         Object.fromEntries(grantParameters({ resource: params.resource, params: params.params })),
       )) as TokenResponseLike;
     } else {
-      response = (await oidc.genericGrantRequest(client.config, 'authorization_code', body)) as TokenResponseLike;
+      response = (await oidc.genericGrantRequest(
+        client.config,
+        'authorization_code',
+        body,
+      )) as TokenResponseLike;
     }
     return toTokenSet(response, {
       issuer: client.issuer.issuer,
@@ -96,6 +128,9 @@ export async function exchangeCode(client: Client, exchange: CodeExchange, param
       nowSeconds: nowSeconds(),
     });
   } catch (error) {
-    throw wrapOAuthError(error, { action: 'authorization code exchange', url: tokenEndpoint(client) });
+    throw wrapOAuthError(error, {
+      action: 'authorization code exchange',
+      url: tokenEndpoint(client),
+    });
   }
 }

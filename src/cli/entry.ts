@@ -2,5 +2,16 @@ import process from 'node:process';
 import type { Io } from '../context.js';
 import { main } from './main.js';
 
+// `oidc-gw token | head -c 10` closes the pipe early: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') {
+      // eslint-disable-next-line n/no-process-exit
+      process.exit(process.exitCode ?? 0);
+    }
+    throw error;
+  });
+}
+
 const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 process.exitCode = await main(process.argv.slice(2), io, process.env);

@@ -1,14 +1,82 @@
-import type { Command } from 'commander';
-import { addCommonOptions, type CommandHost } from './host.js';
+import type { Command, Option } from 'commander';
+import {
+  addClientOptions,
+  addCommonOptions,
+  nonNegativeInteger,
+  type CommandHost,
+} from './host.js';
+
+/** Seconds `login` waits for the browser callback (SPEC: --timeout, default 300). */
+const WAIT_SECONDS = 300;
+/** Network requests during login still time out after at most this many seconds. */
+const NETWORK_SECONDS = 30;
 
 export function register(program: Command, host: CommandHost): void {
-  const cmd = addCommonOptions(
-    program
-      .command('login')
-      .description('log in in the browser (authorization code + PKCE) or with --device'),
+  const cmd = program
+    .command('login')
+    .description('log in in the browser (authorization code + PKCE) or with --device')
+    .option('--device', 'device authorization grant (RFC 8628): sign in from another device')
+    .option('--no-open', 'do not open a browser; print the URL only')
+    .option(
+      '--port <port>',
+      'port of the loopback redirect URI (default: a free one)',
+      nonNegativeInteger('--port'),
+    )
+    .option(
+      '--redirect-uri <uri>',
+      'loopback redirect URI to listen on, e.g. http://127.0.0.1:8765/callback',
+    )
+    .option('--prompt <prompt>', 'OpenID Connect prompt: login, consent, select_account, none');
+  addClientOptions(cmd);
+  addCommonOptions(cmd);
+  // In login, --timeout is how long to wait for the sign-in (SPEC: default 300 s).
+  const timeout = cmd.options.find((o: Option) => o.long === '--timeout');
+  if (timeout) {
+    timeout.description = `seconds to wait for the browser callback (default ${WAIT_SECONDS}); with --device, stops polling earlier than the code's expiry`;
+    timeout.defaultValue = WAIT_SECONDS;
+    timeout.defaultValueDescription = undefined;
+    cmd.setOptionValueWithSource('timeout', WAIT_SECONDS, 'default');
+  }
+  cmd.addHelpText(
+    'after',
+    `
+Prints the authorization URL on stderr and opens it in the browser; the
+browser comes back to a listener on 127.0.0.1 only. The tokens are cached
+for the profile; \`oidc-gw token\` then prints the access token and refreshes
+it when needed.
+
+Examples:
+  oidc-gw login --issuer https://TENANT.auth0.com/ --client-id ID --audience https://api.example.com/
+  oidc-gw login --port 8765          # for an IdP that needs http://127.0.0.1:8765/callback registered
+  oidc-gw login --device             # on a machine without a browser
+  oidc-gw login --json | jq .expires_at`,
   );
-  host.action(cmd, async () => {
-    const { GwError } = await import('../core/errors/index.js');
-    throw new GwError('ERR_USAGE', '`oidc-gw login` is not available yet');
+  host.action(cmd, async (ctx, _args, opts) => {
+    const waitSeconds = typeof opts['timeout'] === 'number' ? opts['timeout'] : WAIT_SECONDS;
+    // The common --timeout is the network timeout elsewhere; here it is the wait for the user.
+    const netCtx = {
+      ...ctx,
+      globals: Object.freeze({ ...ctx.globals, timeout: Math.min(waitSeconds, NETWORK_SECONDS) }),
+    };
+    const services = await import('../services/session.js');
+    const { hasDisplay, login, summaryLines } = await import('../services/login.js');
+    const session = await services.openSession(netCtx, opts);
+    const outcome = await login(session, {
+      device: opts['device'] === true,
+      open: opts['open'] !== false,
+      port: typeof opts['port'] === 'number' ? opts['port'] : undefined,
+      prompt: typeof opts['prompt'] === 'string' ? opts['prompt'] : undefined,
+      waitSeconds,
+      deviceHonoursTimeout: cmd.getOptionValueSource('timeout') === 'cli',
+      display: hasDisplay(ctx.env, process.platform),
+    });
+    for (const line of summaryLines(outcome, session.settings.profile, session.nowSeconds())) {
+      ctx.out.info(line);
+    }
+    if (ctx.out.json) {
+      const { toJsonOutput } = await import('../core/token-set.js');
+      ctx.out.printJson(toJsonOutput(outcome.tokens));
+    }
+    return 0;
   });
 }

@@ -1,0 +1,157 @@
+/**
+ * A real browser (Debian's chromium driven by playwright-core) and a spawned
+ * `node bin/oidc-gw.js` for the login tests. When chromium is missing the
+ * tests that need it fail with a message saying so: they never skip.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env['OIDC_GW_TEST_CHROMIUM'] ?? '/usr/bin/chromium';
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launches chromium, or throws (the test fails) when it is not installed. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(
+      `chromium is not installed at ${CHROMIUM_PATH}: the browser tests need it (apt-get install chromium, as .ci/run does; or set OIDC_GW_TEST_CHROMIUM)`,
+    );
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 30_000 });
+}
+
+/** Fills the test IdP's sign-in form and submits it; approves a consent page if one is shown. */
+export async function signIn(page: Page, username: string, password: string): Promise<void> {
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(password);
+  await page.locator('button[type="submit"]').click();
+}
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const BIN = join(REPO, 'bin/oidc-gw.js');
+
+/** A fresh config file path and cache directory, never the real home. */
+export interface Sandbox {
+  readonly dir: string;
+  readonly env: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+export async function makeSandbox(): Promise<Sandbox> {
+  const dir = await mkdtemp(join(tmpdir(), 'oidc-gw-login-'));
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_CACHE_HOME: join(dir, 'xdg-cache'),
+    OIDC_GW_CACHE_DIR: join(dir, 'cache'),
+    OIDC_GW_CONFIG: join(dir, 'config.json'),
+    NO_COLOR: '1',
+  };
+  return { dir, env, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A spawned `node bin/oidc-gw.js ...`, with its output collected. */
+export interface CliRun {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `pattern` in stderr (rejects after `timeoutMs` or when the process ends). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code (or 128 + signal number style: null code gives -1). */
+  exited: Promise<number>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function runCli(args: readonly string[], env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const listeners = new Set<() => void>();
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const l of listeners) l();
+  });
+  let ended = false;
+  const exited = new Promise<number>((resolveExit) => {
+    child.on('close', (code) => {
+      ended = true;
+      for (const l of listeners) l();
+      resolveExit(code ?? -1);
+    });
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.pid !== undefined) child.kill(signal);
+    },
+    waitForStderr(pattern, timeoutMs = 15_000) {
+      return new Promise((resolveMatch, reject) => {
+        const check = () => {
+          const m = pattern.exec(err);
+          if (m) {
+            done();
+            resolveMatch(m);
+          } else if (ended) {
+            done();
+            reject(new Error(`oidc-gw ended before printing ${pattern}; stderr:\n${err}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms; stderr:\n${err}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs the CLI to the end and returns its exit code and output. */
+export async function runCliToEnd(
+  args: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = runCli(args, env);
+  const code = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** Fails with a clear message when the CLI has not been built (`npm run build`). */
+export async function assertBuilt(): Promise<void> {
+  const { code, stderr } = await runCliToEnd(['--version'], { PATH: process.env['PATH'] ?? '' });
+  if (code !== 0) {
+    throw new Error(`node bin/oidc-gw.js does not run: run \`npm run build\` first\n${stderr}`);
+  }
+}
+
+/** The authorization URL: the stderr line that is a URL with a `state` parameter. */
+export const AUTH_URL = /^(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m;

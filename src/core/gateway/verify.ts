@@ -1,0 +1,242 @@
+/**
+ * Token verification for `serve`, in the order of SPEC (serve: checks):
+ * size, strict compact form, header (alg, crit, b64, cty, kid), key by
+ * `kid`, signature (jose compactVerify, algorithm pinned to the key), then
+ * the claims. Keys named inside a token (`jwk`, `jku`, `x5u`, `x5c`) are
+ * never read: keys come only from the trust configured by the operator.
+ */
+import { compactVerify } from 'jose';
+import { CompactError, parseCompact, type ParsedJws } from '../jwt/compact.js';
+import { VerifiedTokenCache } from './cache.js';
+import { checkClaims, type ClaimPolicy } from './claims.js';
+import type { RemoteKeySet } from './jwks.js';
+import { importedKey, SUPPORTED_ALGS, type KeyEntry } from './keys.js';
+import { refusal, type Refusal } from './reasons.js';
+
+export interface IssuerTrust {
+  /** The issuer identifier, exactly as its discovery document names it. */
+  readonly issuer: string;
+  readonly keys: RemoteKeySet;
+}
+
+export interface Trust {
+  /** Issuers found by discovery: their keys verify only tokens whose `iss` is theirs. */
+  readonly issuers: readonly IssuerTrust[];
+  /** `--jwks-uri` sets: trusted for any (allowed) issuer. */
+  readonly jwksSets: readonly RemoteKeySet[];
+  /** `--public-key` keys and the `--secret` key. */
+  readonly staticKeys: readonly KeyEntry[];
+}
+
+export interface VerifierOptions extends ClaimPolicy {
+  readonly trust: Trust;
+  /** `--algs`: when set, only these; otherwise every algorithm of the trusted keys. */
+  readonly algorithms?: readonly string[] | undefined;
+  /** Largest token accepted, in bytes (checked before any parsing). */
+  readonly maxTokenBytes: number;
+  /** Verified-token cache size (0: no cache). */
+  readonly cacheSize: number;
+}
+
+export interface Verified {
+  readonly header: Record<string, unknown>;
+  readonly claims: Record<string, unknown>;
+  readonly sub: string | undefined;
+  readonly iss: string | undefined;
+  /** Free slot for the caller to memoise what it derives from the claims (forwarded headers). */
+  derived?: unknown;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly verified: Verified }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+const COMPACT_REASONS = {
+  empty: 'token_malformed',
+  parts: 'token_malformed',
+  base64url: 'not_base64url',
+  non_canonical: 'non_canonical_base64url',
+  header_json: 'header_invalid',
+  payload_json: 'payload_invalid',
+  duplicate_member: 'duplicate_member',
+} as const;
+
+function fail(r: Refusal): Outcome {
+  return { ok: false, refusal: r };
+}
+
+function countDots(token: string): number {
+  let n = 0;
+  for (let i = token.indexOf('.'); i !== -1; i = token.indexOf('.', i + 1)) n++;
+  return n;
+}
+
+export class Verifier {
+  readonly cache: VerifiedTokenCache<Verified>;
+  private readonly explicitAlgs: ReadonlySet<string> | undefined;
+
+  constructor(readonly options: VerifierOptions) {
+    this.cache = new VerifiedTokenCache(options.cacheSize);
+    this.explicitAlgs = options.algorithms ? new Set(options.algorithms) : undefined;
+  }
+
+  /** A cached verdict for `token`, if one is still valid (synchronous: the fast path). */
+  lookup(token: string, nowMs: number): Verified | undefined {
+    if (token.length > this.options.maxTokenBytes) return undefined;
+    return this.cache.get(token, nowMs);
+  }
+
+  /** Every remote key set, for readiness and refresh. */
+  remoteSets(): RemoteKeySet[] {
+    const { trust } = this.options;
+    return [...trust.issuers.map((i) => i.keys), ...trust.jwksSets];
+  }
+
+  /** The algorithms a token may use now: those of the trusted keys, narrowed by `--algs`. */
+  allowedAlgorithms(): Set<string> {
+    const algs = new Set<string>();
+    for (const set of this.remoteSets())
+      for (const e of set.entries) for (const a of e.algs) algs.add(a);
+    for (const e of this.options.trust.staticKeys) for (const a of e.algs) algs.add(a);
+    if (this.explicitAlgs) for (const a of algs) if (!this.explicitAlgs.has(a)) algs.delete(a);
+    return algs;
+  }
+
+  /** Full verification (no cache lookup; a success is cached). */
+  async verify(token: string, nowMs: number): Promise<Outcome> {
+    const { maxTokenBytes } = this.options;
+    if (token.length > maxTokenBytes) {
+      return fail(
+        refusal('token_too_large', { description: `token larger than ${maxTokenBytes} bytes` }),
+      );
+    }
+    if (token.charCodeAt(0) === 0x7b /* { */) return fail(refusal('jws_json'));
+    if (countDots(token) === 4) return fail(refusal('jwe_not_accepted'));
+    let parsed: ParsedJws;
+    try {
+      const p = parseCompact(token, { requireJsonPayload: true });
+      if (p.kind !== 'JWS') return fail(refusal('jwe_not_accepted'));
+      parsed = p;
+    } catch (error) {
+      if (error instanceof CompactError) return fail(refusal(COMPACT_REASONS[error.problem]));
+      throw error;
+    }
+    const header = parsed.header;
+    const claims = parsed.payload as Record<string, unknown>;
+
+    const headerProblem = this.checkHeader(header);
+    if (headerProblem) return fail(headerProblem);
+    const alg = header['alg'] as string;
+    const kid = header['kid'] as string | undefined;
+
+    const keyOutcome = await this.findKeys(claims['iss'], kid, alg);
+    if ('refusal' in keyOutcome) return fail(keyOutcome.refusal);
+
+    let verified = false;
+    for (const entry of keyOutcome.keys) {
+      try {
+        const key = await importedKey(entry, alg);
+        await compactVerify(token, key, { algorithms: [alg] });
+        verified = true;
+        break;
+      } catch {
+        // Signature mismatch, or a key jose will not use for this alg: try the next candidate.
+      }
+    }
+    if (!verified) return fail(refusal('signature_invalid'));
+
+    const claimProblem = checkClaims(claims, nowMs, this.options);
+    if (claimProblem) return fail(claimProblem);
+
+    const result: Verified = {
+      header,
+      claims,
+      sub: typeof claims['sub'] === 'string' ? claims['sub'] : undefined,
+      iss: typeof claims['iss'] === 'string' ? claims['iss'] : undefined,
+    };
+    this.cache.set(token, result, (claims['exp'] as number) * 1000, nowMs);
+    return { ok: true, verified: result };
+  }
+
+  private checkHeader(header: Record<string, unknown>): Refusal | undefined {
+    const alg = header['alg'];
+    if (typeof alg !== 'string' || !SUPPORTED_ALGS.has(alg) || !this.isAllowed(alg)) {
+      return refusal('alg_not_allowed');
+    }
+    if (header['crit'] !== undefined) return refusal('crit_unsupported');
+    if (header['b64'] !== undefined && header['b64'] !== true) return refusal('b64_unsupported');
+    const cty = header['cty'];
+    if (typeof cty === 'string' && /^(application\/)?jwt$/i.test(cty)) return refusal('nested_jwt');
+    if (header['kid'] !== undefined && typeof header['kid'] !== 'string')
+      return refusal('kid_invalid');
+    return undefined;
+  }
+
+  private isAllowed(alg: string): boolean {
+    if (this.explicitAlgs) return this.explicitAlgs.has(alg) && this.anyKeySupports(alg);
+    return this.anyKeySupports(alg);
+  }
+
+  private anyKeySupports(alg: string): boolean {
+    for (const set of this.remoteSets())
+      for (const e of set.entries) if (e.algs.has(alg)) return true;
+    for (const e of this.options.trust.staticKeys) if (e.algs.has(alg)) return true;
+    return false;
+  }
+
+  /**
+   * The keys that may verify a token: its issuer's set (when `iss` names a
+   * discovered issuer), the `--jwks-uri` sets and the static keys. With a
+   * `kid`, only keys with that `kid` (and pinned keys without one); an
+   * unknown `kid` re-fetches the remote sets, rate-limited by each set.
+   */
+  private async findKeys(
+    iss: unknown,
+    kid: string | undefined,
+    alg: string,
+  ): Promise<{ keys: KeyEntry[] } | { refusal: Refusal }> {
+    const { trust } = this.options;
+    const issuerTrust =
+      typeof iss === 'string' ? trust.issuers.find((i) => i.issuer === iss) : undefined;
+    const sets: RemoteKeySet[] = issuerTrust
+      ? [issuerTrust.keys, ...trust.jwksSets]
+      : [...trust.jwksSets];
+    if (sets.length === 0 && trust.staticKeys.length === 0) {
+      return { refusal: refusal(iss === undefined ? 'issuer_missing' : 'issuer_not_allowed') };
+    }
+    const collect = (): { keys: KeyEntry[]; kidKnown: boolean } => {
+      const keys: KeyEntry[] = [];
+      let kidKnown = false;
+      for (const set of sets) {
+        if (kid !== undefined && !set.kids.has(kid)) continue;
+        for (const e of set.entries) {
+          if (kid !== undefined && e.kid !== kid) continue;
+          kidKnown = true;
+          if (e.algs.has(alg)) keys.push(e);
+        }
+      }
+      for (const e of trust.staticKeys) {
+        if (kid !== undefined && e.kid !== kid && !e.wildcard) continue;
+        if (kid !== undefined && e.kid === kid) kidKnown = true;
+        if (e.algs.has(alg)) keys.push(e);
+      }
+      return { keys, kidKnown };
+    };
+    let found = collect();
+    if (kid !== undefined && !found.kidKnown && sets.length > 0) {
+      const refreshes = sets.map((s) => s.refreshForUnknownKid()).filter((p) => p !== undefined);
+      if (refreshes.length > 0) {
+        await Promise.all(refreshes);
+        found = collect();
+      }
+    }
+    for (const set of sets) set.refreshIfStale();
+    if (found.keys.length > 0) return { keys: found.keys };
+    if (kid !== undefined && !found.kidKnown) return { refusal: refusal('unknown_kid') };
+    if (kid !== undefined)
+      return {
+        refusal: refusal('alg_not_allowed', { description: 'algorithm not allowed for this key' }),
+      };
+    return { refusal: refusal('no_key') };
+  }
+}

@@ -1,0 +1,561 @@
+/**
+ * The verifying reverse proxy of `oidc-gw serve`: node:http in front, an
+ * undici Pool (keep-alive) to the upstream, bodies streamed both ways.
+ *
+ * Every request, including one asking for an Upgrade, goes through the same
+ * checks (token, then forwarded claims) before anything is sent upstream. A
+ * verified WebSocket upgrade is tunnelled to the upstream; any other upgrade
+ * (h2c...) is served as a plain HTTP/1.1 request, the Upgrade ignored, as
+ * RFC 9110 §7.8 lets a server do.
+ */
+import http, { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo, Socket } from 'node:net';
+import { Pool } from 'undici';
+import { GwError } from '../../core/errors/index.js';
+import {
+  forwardedHeaders,
+  normalizeHeaderName,
+  type ForwardClaim,
+} from '../../core/gateway/forward.js';
+import { extractBearer } from '../../core/gateway/extract.js';
+import { refusalBody, wwwAuthenticate, type Refusal } from '../../core/gateway/reasons.js';
+import type { Verified, Verifier } from '../../core/gateway/verify.js';
+import type { AccessLog } from './access-log.js';
+import { ALWAYS_RESERVED, downstreamHeaders, upstreamHeaders } from './headers.js';
+import { GatewayMetrics } from './metrics.js';
+
+export interface GatewayOptions {
+  readonly upstream: URL;
+  readonly host: string;
+  readonly port: number;
+  /** Serve /healthz, /readyz and /metrics on this port (loopback only). */
+  readonly adminPort?: number | undefined;
+  readonly verifier: Verifier;
+  readonly forwardClaims: readonly ForwardClaim[];
+  readonly stripAuthorization: boolean;
+  /** No response headers from the upstream within this time: 504. */
+  readonly upstreamTimeoutMs: number;
+  readonly log: AccessLog;
+  readonly metrics?: GatewayMetrics;
+  /** Milliseconds since the epoch (token times are checked against it). */
+  readonly now?: () => number;
+  /** How long in-flight requests may take to finish on shutdown (default 10 s). */
+  readonly drainMs?: number;
+  /** Largest request head accepted (default 16 KiB, or more for big --max-token-size). */
+  readonly maxHeaderBytes?: number;
+  /** How often stale key sets are refreshed in the background (default 30 s). */
+  readonly refreshIntervalMs?: number;
+}
+
+export interface Gateway {
+  /** http://HOST:PORT */
+  readonly url: string;
+  readonly port: number;
+  readonly adminUrl: string | undefined;
+  readonly metrics: GatewayMetrics;
+  /** Stop accepting, let in-flight requests finish (up to drainMs), then close everything. */
+  shutdown(): Promise<{ drained: boolean }>;
+  /** During shutdown: stop waiting for in-flight requests (a second Ctrl-C). */
+  abortDrain(): void;
+}
+
+type Derived = { readonly headers: string[] } | { readonly refusal: Refusal };
+const NO_FORWARD: Derived = Object.freeze({ headers: [] });
+
+const JSON_TYPE = 'application/json';
+
+function jsonBody(value: Record<string, string>): string {
+  return JSON.stringify(value);
+}
+
+function upstreamFailure(error: unknown): { status: 502 | 504; reason: string } {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return { status: 504, reason: 'upstream_timeout' };
+  }
+  return { status: 502, reason: 'upstream_unreachable' };
+}
+
+function listen(
+  server: http.Server,
+  port: number,
+  host: string,
+  what: string,
+): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const why =
+        error.code === 'EADDRINUSE'
+          ? 'the port is in use'
+          : error.code === 'EACCES'
+            ? 'permission denied'
+            : error.code === 'EADDRNOTAVAIL'
+              ? 'no such local address'
+              : error.message;
+      reject(
+        new GwError('ERR_SERVE_LISTEN', `cannot listen on ${host}:${port} (${what}): ${why}`, {
+          cause: error,
+          hint:
+            error.code === 'EADDRINUSE'
+              ? 'choose another port with --port, or 0 for any free port'
+              : undefined,
+        }),
+      );
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** A raw HTTP/1.1 response on a socket that left the HTTP parser (upgrade path). */
+function writeRaw(
+  socket: Duplex,
+  status: number,
+  headers: Record<string, string>,
+  body: string,
+): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  head += `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  socket.end(head + body);
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { verifier, log, upstream } = options;
+  const metrics = options.metrics ?? new GatewayMetrics();
+  const clock = options.now ?? Date.now;
+  const drainMs = options.drainMs ?? 10_000;
+  const timeoutMs = options.upstreamTimeoutMs;
+  const basePath = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/+$/, '');
+  const reserved = new Set<string>([
+    ...ALWAYS_RESERVED,
+    ...options.forwardClaims.map((f) => normalizeHeaderName(f.header)),
+  ]);
+  const forwardClaims = options.forwardClaims;
+  const pool = new Pool(upstream.origin, {
+    keepAliveTimeout: 10_000,
+    connectTimeout: Math.min(10_000, timeoutMs),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  // An idle upstream socket that errors must never take the process down.
+  pool.on('connectionError', () => {});
+
+  let draining = false;
+  let listening = false;
+  const tunnels = new Set<Duplex>();
+  const drainWaiters = new Set<() => void>();
+
+  const refuse = (res: ServerResponse, r: Refusal, hasBody: boolean): void => {
+    const body = refusalBody(r);
+    const headers: Record<string, string | number> = {
+      'content-type': JSON_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'www-authenticate': wwwAuthenticate(r),
+    };
+    // Do not read an unauthenticated request body just to keep the connection.
+    if (hasBody || draining) headers['connection'] = 'close';
+    res.writeHead(r.status, headers);
+    res.end(body);
+  };
+
+  const sendJson = (res: ServerResponse, status: number, value: Record<string, string>): void => {
+    const body = jsonBody(value);
+    const headers: Record<string, string | number> = {
+      'content-type': JSON_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    };
+    if (draining) headers['connection'] = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+
+  const requestHasBody = (req: IncomingMessage): boolean => {
+    const h = req.headers;
+    return (
+      h['transfer-encoding'] !== undefined ||
+      (h['content-length'] !== undefined && h['content-length'] !== '0')
+    );
+  };
+
+  /** The whole life of one request; `upgradeSocket` when it came through the upgrade event. */
+  const handle = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgradeSocket?: Duplex,
+    head?: Buffer,
+  ): void => {
+    const started = performance.now();
+    metrics.inflight++;
+    const info: {
+      sub?: string | undefined;
+      iss?: string | undefined;
+      reason?: string | undefined;
+      status?: number;
+    } = {};
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      metrics.inflight--;
+      const status = info.status ?? (res.headersSent ? res.statusCode : 499);
+      const reason =
+        info.reason ??
+        (res.writableFinished || info.status !== undefined ? undefined : 'client_closed');
+      metrics.request(status, reason);
+      log.request({
+        method: req.method ?? '-',
+        url: req.url ?? '-',
+        status,
+        durationMs: performance.now() - started,
+        sub: info.sub,
+        iss: info.iss,
+        reason,
+      });
+      if (draining && metrics.inflight === 0) for (const w of drainWaiters) w();
+    };
+    res.once('finish', done);
+    res.once('close', done);
+
+    const fail = (r: Refusal) => {
+      info.reason = r.reason;
+      refuse(res, r, requestHasBody(req));
+    };
+
+    try {
+      const url = req.url ?? '';
+      if (url.charCodeAt(0) !== 0x2f /* / */) {
+        info.reason = 'bad_request_target';
+        sendJson(res, 400, {
+          error: 'invalid_request',
+          error_description: 'the request target must be a path',
+        });
+        return;
+      }
+      const extracted = extractBearer(req.rawHeaders);
+      if ('refusal' in extracted) return fail(extracted.refusal);
+      const token = extracted.token;
+      const now = clock();
+      const hit = verifier.lookup(token, now);
+      if (hit) return forward(hit);
+      const t0 = performance.now();
+      verifier.verify(token, now).then(
+        (outcome) => {
+          metrics.verification.observe((performance.now() - t0) / 1000);
+          if (res.destroyed) return;
+          if (!outcome.ok) return fail(outcome.refusal);
+          forward(outcome.verified);
+        },
+        (error: unknown) => internalError(error),
+      );
+    } catch (error) {
+      internalError(error);
+    }
+
+    function internalError(error: unknown): void {
+      info.reason = 'internal_error';
+      log.note(`internal error: ${error instanceof Error ? error.message : String(error)}`, 'warn');
+      if (!res.headersSent && !res.destroyed) {
+        sendJson(res, 500, { error: 'internal_error' });
+      } else {
+        res.destroy();
+      }
+    }
+
+    function forward(v: Verified): void {
+      let derived = v.derived as Derived | undefined;
+      if (derived === undefined) {
+        derived =
+          forwardClaims.length === 0 ? NO_FORWARD : forwardedHeaders(v.claims, forwardClaims);
+        v.derived = derived;
+      }
+      info.sub = v.sub;
+      info.iss = v.iss;
+      if ('refusal' in derived) return fail(derived.refusal);
+      const up = upstreamHeaders(req.rawHeaders, {
+        reserved,
+        stripAuthorization: options.stripAuthorization,
+        clientAddress: req.socket.remoteAddress,
+        extra: derived.headers,
+      });
+      if (
+        upgradeSocket &&
+        up.upgrade !== undefined &&
+        /(^|[\s,])websocket($|[\s,/])/i.test(up.upgrade)
+      ) {
+        return tunnel(up.headers, upgradeSocket, head ?? Buffer.alloc(0));
+      }
+      const controller = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) controller.abort();
+      });
+      const t0 = performance.now();
+      pool.stream(
+        {
+          path: basePath + (req.url as string),
+          method: req.method as string,
+          headers: up.headers,
+          body: up.hasBody && !upgradeSocket ? req : null,
+          signal: controller.signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        ({ statusCode, headers }) => {
+          metrics.upstream.observe((performance.now() - t0) / 1000);
+          const out = downstreamHeaders(headers as Record<string, string | string[] | undefined>);
+          if (draining || upgradeSocket) out['connection'] = 'close';
+          res.writeHead(statusCode, out);
+          return res;
+        },
+        (error) => {
+          if (!error) return;
+          if (controller.signal.aborted) return; // the client went away
+          const failure = upstreamFailure(error);
+          info.reason = failure.reason;
+          if (!res.headersSent && !res.destroyed) {
+            info.status = failure.status;
+            sendJson(res, failure.status, {
+              error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway',
+            });
+          } else {
+            res.destroy();
+          }
+        },
+      );
+    }
+
+    function tunnel(headers: string[], socket: Duplex, first: Buffer): void {
+      const controller = new AbortController();
+      socket.once('close', () => controller.abort());
+      socket.on('error', () => {});
+      pool
+        .upgrade({
+          path: basePath + (req.url as string),
+          method: req.method as string,
+          headers,
+          protocol: 'websocket',
+          signal: controller.signal,
+        })
+        .then(
+          ({ headers: upHeaders, socket: upSocket }) => {
+            info.status = 101;
+            if (socket.destroyed) {
+              upSocket.destroy();
+              done();
+              return;
+            }
+            let headText = 'HTTP/1.1 101 Switching Protocols\r\n';
+            for (const [name, value] of Object.entries(upHeaders)) {
+              if (value === undefined) continue;
+              for (const v of Array.isArray(value) ? value : [value])
+                headText += `${name}: ${v}\r\n`;
+            }
+            socket.write(`${headText}\r\n`);
+            if (first.length > 0) upSocket.write(first);
+            tunnels.add(socket);
+            const close = () => {
+              tunnels.delete(socket);
+              socket.destroy();
+              upSocket.destroy();
+            };
+            upSocket.on('error', close);
+            socket.on('error', close);
+            upSocket.on('close', close);
+            socket.on('close', close);
+            socket.pipe(upSocket);
+            upSocket.pipe(socket);
+            done();
+          },
+          (error: unknown) => {
+            if (controller.signal.aborted) {
+              done();
+              return;
+            }
+            const failure =
+              (error as { message?: unknown }).message === 'bad upgrade'
+                ? { status: 502 as const, reason: 'upgrade_refused' }
+                : upstreamFailure(error);
+            info.status = failure.status;
+            info.reason = failure.reason;
+            writeRaw(
+              socket,
+              failure.status,
+              { 'content-type': JSON_TYPE, 'cache-control': 'no-store' },
+              jsonBody({ error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway' }),
+            );
+            done();
+          },
+        );
+    }
+  };
+
+  const server = http.createServer(
+    {
+      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+      keepAliveTimeout: 5_000,
+      noDelay: true,
+    },
+    (req, res) => handle(req, res),
+  );
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    // The same checks as any request: a ServerResponse on the socket, so a
+    // refusal (or a plain answer to a non-WebSocket upgrade) is written as usual.
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.end();
+    });
+    res.once('close', () => {
+      if (!res.writableFinished && !tunnels.has(socket) && res.statusCode !== 101) socket.destroy();
+    });
+    // A body after an upgrade request is not parsed by Node: refuse to guess.
+    const upgradeHead = head;
+    handle(req, res, socket, upgradeHead);
+  });
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    metrics.request(status, tooLarge ? 'headers_too_large' : 'bad_http');
+    writeRaw(
+      socket,
+      status,
+      { 'content-type': JSON_TYPE },
+      jsonBody({
+        error: 'invalid_request',
+        error_description: tooLarge ? 'request headers too large' : 'malformed HTTP request',
+      }),
+    );
+  });
+
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    metrics.request(405, 'connect_not_allowed');
+    writeRaw(socket, 405, { 'content-type': JSON_TYPE }, jsonBody({ error: 'method_not_allowed' }));
+  });
+
+  const address = await listen(server, options.port, options.host, 'gateway');
+  listening = true;
+
+  // Admin: health, readiness, metrics, on loopback only.
+  let admin: http.Server | undefined;
+  let adminUrl: string | undefined;
+  if (options.adminPort !== undefined) {
+    admin = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const ready = listening && !draining && verifier.remoteSets().every((s) => s.loaded);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res
+          .writeHead(405, { 'content-type': JSON_TYPE, allow: 'GET, HEAD' })
+          .end(jsonBody({ error: 'method_not_allowed' }));
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': JSON_TYPE }).end(jsonBody({ status: 'ok' }));
+      } else if (path === '/readyz') {
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': JSON_TYPE })
+          .end(jsonBody({ status: ready ? 'ready' : draining ? 'draining' : 'not_ready' }));
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(
+          metrics.render({
+            cacheHits: verifier.cache.hits,
+            cacheMisses: verifier.cache.misses,
+            cacheEntries: verifier.cache.size,
+            ready,
+          }),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': JSON_TYPE }).end(jsonBody({ error: 'not_found' }));
+      }
+    });
+    try {
+      const a = await listen(admin, options.adminPort, '127.0.0.1', 'admin');
+      adminUrl = `http://127.0.0.1:${a.port}`;
+    } catch (error) {
+      server.close();
+      server.closeAllConnections();
+      await pool.destroy();
+      throw error;
+    }
+  }
+
+  const refreshTimer = setInterval(() => {
+    for (const set of verifier.remoteSets()) set.refreshIfStale();
+  }, options.refreshIntervalMs ?? 30_000);
+  refreshTimer.unref();
+
+  let shutdownPromise: Promise<{ drained: boolean }> | undefined;
+  let cutDrain: (() => void) | undefined;
+  const shutdown = (): Promise<{ drained: boolean }> => {
+    shutdownPromise ??= (async () => {
+      draining = true;
+      clearInterval(refreshTimer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let drained = metrics.inflight === 0;
+      if (!drained) {
+        drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), drainMs);
+          cutDrain = () => {
+            clearTimeout(timer);
+            resolve(metrics.inflight === 0);
+          };
+          drainWaiters.add(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+      }
+      server.closeAllConnections();
+      for (const socket of tunnels) socket.destroy();
+      await closed;
+      listening = false;
+      if (admin) {
+        const adminClosed = new Promise<void>((resolve) => admin?.close(() => resolve()));
+        admin.closeAllConnections();
+        await adminClosed;
+      }
+      await (drained ? pool.close() : pool.destroy()).catch(() => {});
+      log.flush();
+      return { drained };
+    })();
+    return shutdownPromise;
+  };
+
+  return {
+    url: `http://${hostForUrl(options.host)}:${address.port}`,
+    port: address.port,
+    adminUrl,
+    metrics,
+    shutdown,
+    abortDrain: () => cutDrain?.(),
+  };
+}

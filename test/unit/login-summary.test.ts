@@ -63,6 +63,7 @@ describe('summary', () => {
       'd',
       now,
     )[0];
+    // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\u0000-\u001f\u007f]/);
     expect(line).toContain('Eve');
   });
@@ -95,6 +96,7 @@ describe('IdP errors from the callback', () => {
   test('other errors are ERR_IDP with details, control characters removed', () => {
     const e = callbackError('invalid_scope', 'bad\u001b[31m scope\r\nINJECTED');
     expect(e.code).toBe('ERR_IDP');
+    // eslint-disable-next-line no-control-regex
     expect(e.message).not.toMatch(/[\u0000-\u001f]/);
     expect(e.details).toMatchObject({ error: 'invalid_scope' });
     expect(e.hint).toContain('--scope');

@@ -14,7 +14,9 @@ describe('docs/errors.md', () => {
   }
 
   it('lists every code of the catalog with its exit code and summary, and nothing else', () => {
-    const expected = Object.fromEntries(Object.entries(CATALOG).map(([code, e]) => [code, { exit: e.exit, summary: e.summary }]));
+    const expected = Object.fromEntries(
+      Object.entries(CATALOG).map(([code, e]) => [code, { exit: e.exit, summary: e.summary }]),
+    );
     expect(Object.fromEntries(documented)).toEqual(expected);
   });
 

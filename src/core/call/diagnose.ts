@@ -206,7 +206,11 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     );
   }
   explainToken(input, token, topic, bearer, gateway, causes, hints);
-  if (input.status === 403 && causes.length === 0) {
+  if (
+    input.status === 403 &&
+    causes.length === 0 &&
+    (topic === undefined || topic === 'forbidden')
+  ) {
     causes.push(
       `the gateway accepted who you are but refuses this request: a scope, role, group or claim it requires${token.kind === 'JWS' && token.scopes ? ` (the token's scope: ${q(token.scopes.join(' '))})` : ''}, or an access rule for this route`,
     );

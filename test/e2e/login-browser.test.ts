@@ -129,4 +129,84 @@ describe('oidc-gw login in a browser', () => {
     expect(payload['aud']).toBe(idp.audience);
     expect(payload['sub']).toBe('alice');
   });
+
+  test('a forged callback with a wrong state gets 400 and the real sign-in still completes', async () => {
+    const run = login();
+    const [, url] = await run.waitForStderr(AUTH_URL);
+    const redirect = new URL(new URL(url as string).searchParams.get('redirect_uri') as string);
+    const forged = await fetch(`${redirect.href}?code=forged-code&state=forged-state`);
+    expect(forged.status).toBe(400);
+    expect(forged.headers.get('referrer-policy')).toBe('no-referrer');
+    const body = await forged.text();
+    expect(body).toContain('does not belong to the sign-in in progress');
+    expect(body).not.toContain('forged');
+    await run.waitForStderr(/state does not match/);
+
+    const page = await browser.newPage();
+    try {
+      await page.goto(url as string);
+      await signIn(page, 'alice', 'alice');
+      await page.waitForURL((u) => u.port === redirect.port);
+      expect(await page.locator('h1').innerText()).toContain('Signed in');
+    } finally {
+      await page.close();
+    }
+    expect(await run.exited).toBe(0);
+    expect((await cachedLogin())['issuer']).toBe(idp.issuer);
+    // The listener is closed once the flow is over.
+    await expect(fetch(redirect.href)).rejects.toThrow();
+  });
+
+  test('Cancel at the IdP (error=access_denied): the page says so, exit 1, nothing cached', async () => {
+    const run = login();
+    const [, url] = await run.waitForStderr(AUTH_URL);
+    const page = await browser.newPage();
+    try {
+      const redirect = new URL(new URL(url as string).searchParams.get('redirect_uri') as string);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().startsWith(redirect.href)),
+        page
+          .goto(url as string)
+          .then(() => page.locator('input[type="submit"][value="Cancel"]').click()),
+      ]);
+      expect(response.status()).toBe(403);
+      await page.waitForLoadState('load');
+      const text = await page.locator('body').innerText();
+      expect(text).toContain('Not signed in');
+      expect(text).toContain('Access was denied');
+      expect(text).toContain('You can close this tab');
+      expect(text).not.toContain('End-User aborted');
+    } finally {
+      await page.close();
+    }
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toMatch(
+      /oidc-gw: error: the sign-in was refused at the IdP: access_denied: End-User aborted interaction/,
+    );
+    await expect(cachedLogin()).rejects.toThrow(/ENOENT/);
+  });
+
+  test('--redirect-uri http://[::1]/callback: listens on IPv6 loopback and completes', async () => {
+    const run = login(['--redirect-uri', 'http://[::1]/callback', '--json']);
+    const [, url] = await run.waitForStderr(/^(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m);
+    const redirect = new URL(new URL(url as string).searchParams.get('redirect_uri') as string);
+    expect(redirect.hostname).toBe('[::1]');
+    expect(redirect.port).not.toBe('');
+    const page = await browser.newPage();
+    try {
+      await page.goto(url as string);
+      await signIn(page, 'alice', 'alice');
+      await page.waitForURL((u) => u.hostname === '[::1]');
+      expect(await page.locator('h1').innerText()).toContain('Signed in');
+    } finally {
+      await page.close();
+    }
+    expect(await run.exited).toBe(0);
+    const printed = JSON.parse(run.stdout()) as Record<string, unknown>;
+    const cached = await cachedLogin();
+    expect(printed['access_token']).toBe(cached['access_token']);
+    expect(printed['refresh_token']).toBe(cached['refresh_token']);
+    expect(printed['issuer']).toBe(idp.issuer);
+    expect(typeof printed['expires_at']).toBe('number');
+  });
 });

@@ -57,6 +57,11 @@ export interface DevIdpOptions {
   readonly host?: string;
   /** Port (default 0: an ephemeral port). */
   readonly port?: number;
+  /**
+   * The issuer URL clients use, when it is not `http://HOST:PORT` (e.g. a
+   * compose service name). An origin, no path.
+   */
+  readonly issuer?: string;
   /** The API's identifier: `aud` of its access tokens, selected by `resource` or `audience`. */
   readonly audience: string;
   /** Scopes the API knows (default `read write`). */
@@ -562,7 +567,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   await listen(server, host, options.port ?? 0);
   const port = (server.address() as AddressInfo).port;
-  issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  issuer =
+    options.issuer?.replace(/\/$/, '') ??
+    `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   try {
     install(buildProvider(op, keys));
   } catch (err) {

@@ -31,3 +31,11 @@ export {
   type PrivateJwks,
   type PrivateRsaJwk,
 } from './keys.js';
+export {
+  bannerJson,
+  bannerText,
+  duration,
+  shellQuote,
+  type BannerClient,
+  type BannerInfo,
+} from './banner.js';

@@ -171,7 +171,7 @@ export async function runCall(ctx: Context, options: CallOptions): Promise<numbe
       attempt.authSent &&
       retryable(attempt.response.headers)
     ) {
-      attempt.response.body.destroy();
+      discard(attempt.response.body);
       if (!options.silent)
         ctx.out.info(
           ctx.out.style.dim(
@@ -571,7 +571,7 @@ async function send(
       };
     }
     const decision = nextHop(req.url, response.status, req.method, location);
-    response.body.destroy();
+    discard(response.body);
     if (!decision.follow) {
       throw new GwError(
         'ERR_CALL_REDIRECT',
@@ -619,6 +619,12 @@ async function send(
 // Writing the response
 
 class BrokenPipe extends Error {}
+
+/** Stops reading a response body (its connection is closed); the abort is not an error here. */
+function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
+  body.on('error', () => {});
+  body.destroy();
+}
 
 interface Sink {
   /** Stdout on a terminal (pretty JSON, binary guard). */
@@ -750,7 +756,7 @@ async function deliver(
         progress.update(received);
         if (!writeBody || !sink) continue;
         if (first && sink.terminal && options.output !== '-' && !pretty && chunk.includes(0)) {
-          response.body.destroy();
+          discard(response.body);
           throw new GwError(
             'ERR_CALL_OUTPUT',
             'the response body is binary: not writing it to the terminal',
@@ -798,7 +804,7 @@ async function deliver(
   }
   if (broken) {
     ctx.out.debug('* stdout was closed: stopped reading the response');
-    response.body.destroy();
+    discard(response.body);
     return 0;
   }
   const elapsed = performance.now() - attempt.started;

@@ -149,7 +149,7 @@ describe('progress and summary', () => {
       elapsedMs: 1000,
       columns: 80,
     });
-    expect(line).toMatch(/^\[#+\.+\] +50%  512 KiB \/ 1\.0 MiB  512 KiB\/s$/);
+    expect(line).toMatch(/^\[#+\.+\] +50% {2}512 KiB \/ 1\.0 MiB {2}512 KiB\/s$/);
     expect(line.length).toBeLessThanOrEqual(80);
     expect(progressLine({ received: 2048, total: undefined, elapsedMs: 2000 })).toBe(
       '2.0 KiB  1.0 KiB/s',

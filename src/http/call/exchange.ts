@@ -145,6 +145,17 @@ export function callFailure(error: unknown, context: FailureContext): unknown {
       },
     );
   }
+  const tls = tlsCode(error);
+  if (tls) {
+    return new GwError(
+      'ERR_NETWORK',
+      `the TLS certificate of ${context.url} is not trusted (${tls})`,
+      {
+        cause: error,
+        hint: 'NODE_EXTRA_CA_CERTS=FILE adds a CA; -k skips the check (the token could reach an impostor)',
+      },
+    );
+  }
   const mapped = toNetworkError(error, context.url, context.timeoutSeconds, false);
   if (mapped) return mapped;
   if (
@@ -174,4 +185,16 @@ export function callFailure(error: unknown, context: FailureContext): unknown {
     });
   }
   return error; // not a network failure: a bug, shown as one
+}
+
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/;
+
+function tlsCode(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TLS_CODES.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -155,3 +155,105 @@ export async function assertBuilt(): Promise<void> {
 
 /** The authorization URL: the stderr line that is a URL with a `state` parameter. */
 export const AUTH_URL = /^(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m;
+
+/** A plain listener on 127.0.0.1 that records the queries of redirects to /callback. */
+export interface CaptureServer {
+  readonly redirectUri: string;
+  /** The query of the next redirect (rejects after `timeoutMs`). */
+  next(timeoutMs?: number): Promise<URLSearchParams>;
+  close(): Promise<void>;
+}
+
+export async function startCaptureServer(): Promise<CaptureServer> {
+  const { createServer } = await import('node:http');
+  const queue: URLSearchParams[] = [];
+  const waiting: Array<(q: URLSearchParams) => void> = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/callback') {
+      const waiter = waiting.shift();
+      if (waiter) waiter(url.searchParams);
+      else queue.push(url.searchParams);
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('captured');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    redirectUri: `http://127.0.0.1:${port}/callback`,
+    next(timeoutMs = 15_000) {
+      const ready = queue.shift();
+      if (ready) return Promise.resolve(ready);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no redirect came back')), timeoutMs);
+        waiting.push((q) => {
+          clearTimeout(timer);
+          resolve(q);
+        });
+      });
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * Follows an authorization URL in the browser (signing in when the IdP asks)
+ * and returns the query of the redirect that `capture` received.
+ */
+export async function authorizeInBrowser(
+  page: Page,
+  url: string,
+  capture: CaptureServer,
+  user = { username: 'alice', password: 'alice' },
+): Promise<URLSearchParams> {
+  const next = capture.next();
+  await page.goto(url);
+  if (page.url().includes('/interaction/')) await signIn(page, user.username, user.password);
+  return next;
+}
+
+/** Path of the profile's cached login in a sandbox. */
+export function userCacheFile(env: Record<string, string>, profile = 'default'): string {
+  return join(env['OIDC_GW_CACHE_DIR'] as string, `user-${profile}.json`);
+}
+
+/**
+ * Runs `oidc-gw login --no-open` and signs in with the browser; returns the
+ * cached token set. Fails the test when the login does not succeed.
+ */
+export async function loginWithCli(
+  browser: Browser,
+  issuer: string,
+  clientId: string,
+  env: Record<string, string>,
+  extra: readonly string[] = [],
+): Promise<Record<string, unknown>> {
+  const run = runCli(
+    ['login', '--no-open', '--issuer', issuer, '--client-id', clientId, ...extra],
+    env,
+  );
+  try {
+    const [, url] = await run.waitForStderr(AUTH_URL);
+    const page = await browser.newPage();
+    try {
+      await page.goto(url as string);
+      if (page.url().includes('/interaction/')) await signIn(page, 'alice', 'alice');
+      const code = await run.exited;
+      if (code !== 0) throw new Error(`oidc-gw login exited ${code}:\n${run.stderr()}`);
+    } finally {
+      await page.close();
+    }
+  } finally {
+    run.kill('SIGKILL');
+  }
+  const { readFile } = await import('node:fs/promises');
+  const entry = JSON.parse(await readFile(userCacheFile(env), 'utf8')) as {
+    tokens: Record<string, unknown>;
+  };
+  return entry.tokens;
+}

@@ -238,17 +238,27 @@ export async function completeAuthorization(
   }
 }
 
+function messages(error: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = error;
+  for (let i = 0; i < 4 && e && typeof e === 'object'; i++) {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string') parts.push(m);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join(' | ');
+}
+
 function describeExchangeError(error: unknown, client: Client): GwError {
-  const e = error as { code?: unknown; message?: unknown; cause?: unknown };
-  const message = typeof e.message === 'string' ? e.message : '';
-  if (/"iss" \(issuer\) response parameter/.test(message)) {
-    const missing = /missing/.test(message);
+  const text = messages(error);
+  if (/"iss" \(issuer\)/.test(text)) {
+    const missing = /"iss" \(issuer\) missing/.test(text);
     return new GwError(
       'ERR_IDP_RESPONSE',
       missing
         ? `the authorization response has no "iss" parameter, though ${client.issuer.issuer} advertises RFC 9207 support: sign-in refused`
         : `the authorization response names another issuer than ${client.issuer.issuer} (RFC 9207): sign-in refused, it may be a mix-up attack`,
-      { cause: error, details: { cause_code: e.code } },
+      { cause: error, details: { cause_code: (error as { code?: unknown }).code } },
     );
   }
   return wrapOAuthError(error, {

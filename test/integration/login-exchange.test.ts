@@ -46,7 +46,7 @@ function client(fetch?: FetchLike, metadata: Record<string, unknown> = {}): Clie
   return buildClient(
     {
       ...discovered,
-      metadata: { ...discovered.metadata, ...metadata },
+      metadata: { ...discovered.metadata, ...metadata } as DiscoveredIssuer['metadata'],
       options: { ...discovered.options, ...(fetch ? { fetch } : {}) },
     },
     { clientId: idp.clients.native.clientId },

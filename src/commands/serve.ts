@@ -446,7 +446,6 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
     log,
     metrics,
     now: ctx.now,
-    maxHeaderBytes: Math.max(16 * 1024, options.maxTokenSize + 8 * 1024),
   });
 
   let signals = 0;

@@ -42,6 +42,8 @@ export interface Upstream {
   upgrades: number;
   /** Requests whose response was cut because the client went away. */
   aborted: number;
+  /** Upgraded (tunnelled) sockets still open. */
+  openTunnels(): number;
   close(): Promise<void>;
 }
 
@@ -54,8 +56,10 @@ export async function startUpstream(): Promise<Upstream> {
     handler: undefined,
     upgrades: 0,
     aborted: 0,
+    openTunnels: () => upgraded.size,
     close: async () => {},
   };
+  const upgraded = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -101,6 +105,8 @@ export async function startUpstream(): Promise<Upstream> {
   });
   server.on('upgrade', (req: IncomingMessage, socket: net.Socket, head: Buffer) => {
     state.upgrades++;
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
     const headers: Record<string, string[]> = {};
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       (headers[(req.rawHeaders[i] as string).toLowerCase()] ??= []).push(
@@ -120,11 +126,15 @@ export async function startUpstream(): Promise<Upstream> {
     );
     if (head.length) socket.write(head);
     socket.on('data', (d: Buffer) => socket.write(d));
+    socket.on('end', () => socket.end());
     socket.on('error', () => {});
   });
   state.port = await listen(server);
   state.url = `http://127.0.0.1:${state.port}`;
-  state.close = () => closeServer(server);
+  state.close = () => {
+    for (const socket of upgraded) socket.destroy();
+    return closeServer(server);
+  };
   return state;
 }
 

@@ -28,7 +28,7 @@ export const REASONS = {
   malformed_authorization: {
     status: 400,
     error: 'invalid_request',
-    description: 'malformed Authorization header (expected "Bearer TOKEN")',
+    description: 'malformed Authorization header (expected Bearer TOKEN)',
   },
   // The token's form.
   token_too_large: { status: 401, error: 'invalid_token', description: 'token too large' },

@@ -114,7 +114,8 @@ export class Verifier {
     if (countDots(token) === 4) return fail(refusal('jwe_not_accepted'));
     let parsed: ParsedJws;
     try {
-      const p = parseCompact(token, { requireJsonPayload: true });
+      // The payload is checked after the header, so that a nested JWT is named as such.
+      const p = parseCompact(token, { requireJsonPayload: false });
       if (p.kind !== 'JWS') return fail(refusal('jwe_not_accepted'));
       parsed = p;
     } catch (error) {
@@ -122,10 +123,10 @@ export class Verifier {
       throw error;
     }
     const header = parsed.header;
-    const claims = parsed.payload as Record<string, unknown>;
-
     const headerProblem = this.checkHeader(header);
     if (headerProblem) return fail(headerProblem);
+    if (parsed.payload === undefined) return fail(refusal('payload_invalid'));
+    const claims = parsed.payload;
     const alg = header['alg'] as string;
     const kid = header['kid'] as string | undefined;
 
@@ -163,8 +164,8 @@ export class Verifier {
     if (typeof alg !== 'string' || !SUPPORTED_ALGS.has(alg) || !this.isAllowed(alg)) {
       return refusal('alg_not_allowed');
     }
-    if (header['crit'] !== undefined) return refusal('crit_unsupported');
     if (header['b64'] !== undefined && header['b64'] !== true) return refusal('b64_unsupported');
+    if (header['crit'] !== undefined) return refusal('crit_unsupported');
     const cty = header['cty'];
     if (typeof cty === 'string' && /^(application\/)?jwt$/i.test(cty)) return refusal('nested_jwt');
     if (header['kid'] !== undefined && typeof header['kid'] !== 'string')

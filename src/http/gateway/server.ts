@@ -412,7 +412,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const server = http.createServer(
     {
-      maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
+      // Room for the largest token accepted plus ordinary headers.
+      maxHeaderSize:
+        options.maxHeaderBytes ?? Math.max(16 * 1024, verifier.options.maxTokenBytes + 8 * 1024),
       keepAliveTimeout: 5_000,
       noDelay: true,
     },

@@ -32,9 +32,9 @@ export function register(program: Command, host: CommandHost): void {
   // In login, --timeout is how long to wait for the sign-in (SPEC: default 300 s).
   const timeout = cmd.options.find((o: Option) => o.long === '--timeout');
   if (timeout) {
-    timeout.description = `seconds to wait for the browser callback (default ${WAIT_SECONDS}); with --device, stops polling earlier than the code's expiry`;
+    timeout.description =
+      "seconds to wait for the browser callback; with --device, given explicitly, stops polling before the code's expiry";
     timeout.defaultValue = WAIT_SECONDS;
-    timeout.defaultValueDescription = undefined;
     cmd.setOptionValueWithSource('timeout', WAIT_SECONDS, 'default');
   }
   cmd.addHelpText(

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { GwError } from '../core/errors/index.js';
 
 export const DEFAULT_CALLBACK_PATH = '/callback';
+/** Ignored requests reported to the terminal, at most. */
+const MAX_REPORTS = 5;
 
 export interface LoopbackAddress {
   /** The address to listen on: 127.x.y.z or ::1. */
@@ -419,7 +421,13 @@ export async function startLoopbackReceiver(address: LoopbackAddress): Promise<L
   server.headersTimeout = 10_000;
   server.maxHeadersCount = 100;
 
-  const ignored = (message: string) => waiter?.onIgnored?.(message);
+  // Reported to the terminal at most a few times: a flood of requests cannot flood the terminal.
+  let reports = 0;
+  const ignored = (message: string) => {
+    reports++;
+    if (reports <= MAX_REPORTS) waiter?.onIgnored?.(message);
+    if (reports === MAX_REPORTS) waiter?.onIgnored?.('further ignored requests are not reported');
+  };
 
   function route(req: IncomingMessage, res: ServerResponse): void {
     const raw = req.url ?? '';
@@ -522,7 +530,7 @@ export async function startLoopbackReceiver(address: LoopbackAddress): Promise<L
                 'ERR_LOGIN_TIMEOUT',
                 `no sign-in came back from the browser within ${seconds} s`,
                 {
-                  hint: 'run `oidc-gw login` again (raise --timeout to wait longer), or use --device',
+                  hint: `run \`oidc-gw login\` again (raise --timeout to wait longer), or use --device; if the IdP showed an error page, check that ${redirectUri} is an allowed callback URL of the client`,
                 },
               ),
             });

@@ -138,20 +138,14 @@ async function browserLogin(
   const receiver = await startLoopbackReceiver(address);
   const interrupt = interruptSignal(ctx);
   try {
-    let pending: PendingAuthorization;
-    try {
-      pending = await flow.startAuthorization(client, {
-        redirectUri: receiver.redirectUri,
-        scope,
-        audience: settings.audience,
-        resource: settings.resource,
-        params: settings.params,
-        prompt: options.prompt,
-      });
-    } catch (error) {
-      await receiver.close();
-      throw error;
-    }
+    const pending: PendingAuthorization = await flow.startAuthorization(client, {
+      redirectUri: receiver.redirectUri,
+      scope,
+      audience: settings.audience,
+      resource: settings.resource,
+      params: settings.params,
+      prompt: options.prompt,
+    });
     ctx.out.debug(`listening for the sign-in callback on ${receiver.redirectUri} (loopback only)`);
     ctx.out.info('Open this URL in a browser to sign in:');
     ctx.out.info(pending.url);

@@ -240,6 +240,24 @@ describe('answers', () => {
     expect(await connectable('127.0.0.1', r.port)).toBe('ECONNREFUSED');
   });
 
+  test('ignored requests are reported a few times only (no terminal flood)', async () => {
+    const r = await start();
+    const ignored: string[] = [];
+    const waiting = r.waitForCallback({
+      state: STATE,
+      timeoutMs: 10_000,
+      onIgnored: (m) => ignored.push(m),
+      handle: async () => ({ ok: true, value: 1 }),
+    });
+    for (let i = 0; i < 12; i++) {
+      expect((await get('127.0.0.1', r.port, `/callback?state=x${i}&code=y`)).status).toBe(400);
+    }
+    expect(ignored).toHaveLength(6);
+    expect(ignored[5]).toBe('further ignored requests are not reported');
+    await get('127.0.0.1', r.port, `/callback?state=${STATE}&code=z`);
+    await expect(waiting).resolves.toBe(1);
+  });
+
   test('pages are self-contained, send no-referrer and never echo a request parameter', async () => {
     const r = await start();
     const marker = 'SENTINEL<script>alert(1)</script>';
@@ -330,7 +348,11 @@ describe('ending', () => {
         timeoutMs: 200,
         handle: async () => ({ ok: true, value: 1 }),
       }),
-    ).rejects.toMatchObject({ code: 'ERR_LOGIN_TIMEOUT', exitCode: 1 });
+    ).rejects.toMatchObject({
+      code: 'ERR_LOGIN_TIMEOUT',
+      exitCode: 1,
+      hint: expect.stringContaining(`check that ${r.redirectUri} is an allowed callback URL`),
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     expect(await connectable('127.0.0.1', r.port)).toBe('ECONNREFUSED');
   });

@@ -6,7 +6,6 @@
  * response, and explains a 401/403 (core/call/diagnose), refreshing a cached
  * token and retrying once when that can help.
  */
-import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
@@ -195,7 +194,7 @@ export async function runCall(ctx: Context, options: CallOptions): Promise<numbe
       failure,
     });
   } finally {
-    await dispatcher.close().catch(() => {});
+    await dispatcher.destroy().catch(() => {});
   }
 }
 
@@ -620,6 +619,21 @@ async function send(
 
 class BrokenPipe extends Error {}
 
+/** Waits until `stream` can take more, or has failed (its error handler records why). */
+function drained(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('error', done);
+    stream.on('close', done);
+  });
+}
+
 /** Stops reading a response body (its connection is closed); the abort is not an error here. */
 function discard(body: NodeJS.ReadableStream & { destroy(): void }): void {
   body.on('error', () => {});
@@ -647,7 +661,7 @@ function stdoutSink(stream: Stream): Sink {
     async write(chunk) {
       check();
       if (!stream.write(chunk)) {
-        await Promise.race([once(stream, 'drain'), once(stream, 'error')]).catch(() => {});
+        await drained(stream);
       }
       check();
     },
@@ -672,20 +686,23 @@ async function fileSink(path: string): Promise<Sink> {
   const check = () => {
     if (state.failed) throw outputError(state.failed);
   };
-  try {
-    await Promise.race([
-      once(stream, 'open'),
-      once(stream, 'error').then(([e]) => Promise.reject(e as Error)),
-    ]);
-  } catch (error) {
-    throw outputError(error as Error);
-  }
+  await new Promise<void>((resolve, reject) => {
+    const opened = () => {
+      stream.off('error', failed);
+      resolve();
+    };
+    const failed = (error: Error) => {
+      stream.off('open', opened);
+      reject(outputError(error));
+    };
+    stream.once('open', opened);
+    stream.once('error', failed);
+  });
   return {
     terminal: false,
     async write(chunk) {
       check();
-      if (!stream.write(chunk))
-        await Promise.race([once(stream, 'drain'), once(stream, 'error')]).catch(() => {});
+      if (!stream.write(chunk)) await drained(stream);
       check();
     },
     async close() {
@@ -799,12 +816,12 @@ async function deliver(
     }
     await sink?.close();
   } catch (error) {
+    discard(response.body);
     if (error instanceof BrokenPipe) broken = true;
     else throw error;
   }
   if (broken) {
     ctx.out.debug('* stdout was closed: stopped reading the response');
-    discard(response.body);
     return 0;
   }
   const elapsed = performance.now() - attempt.started;

@@ -523,3 +523,49 @@ describe('-k', () => {
     );
   });
 });
+
+describe('more edges', () => {
+  test('-o into a directory that does not exist: exit 1, a clear message', async () => {
+    const r = await call([
+      '--no-auth',
+      '-o',
+      join(e.dir, 'no', 'such', 'dir', 'out'),
+      `${a.origin}/x`,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^oidc-gw: error: cannot write .*out \(ENOENT\)\n$/);
+  });
+
+  test('a URL without a scheme is taken as http://, as curl does', async () => {
+    const r = await call(['--no-auth', `127.0.0.1:${a.port}/bare`]);
+    expect(r.code).toBe(0);
+    expect(a.requests[0]?.url).toBe('/bare');
+  });
+
+  test('--help names the curl flags, the token order and the exit codes', async () => {
+    const r = await runCli(['call', '--help'], { env: e.env });
+    expect(r.code).toBe(0);
+    const help = r.stdout.toString();
+    for (const flag of [
+      '-X, --request',
+      '-H, --header',
+      '-d, --data',
+      '--json <body>',
+      '-i, --include',
+      '-o, --output',
+      '-s, --silent',
+      '-f, --fail',
+      '-L, --location',
+      '--max-time',
+      '-k, --insecure',
+      '--token',
+      '--client-credentials',
+      '--id-token',
+      '--no-auth',
+    ]) {
+      expect(help).toContain(flag);
+    }
+    expect(help).toContain('The token, first that applies');
+    expect(help).not.toMatch(/--json +print one JSON document/);
+  });
+});

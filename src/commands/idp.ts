@@ -250,6 +250,7 @@ async function run(ctx: Context, options: IdpOptions): Promise<number> {
 
   const info: import('../idp/index.js').BannerInfo = {
     issuer: server.issuer,
+    listenUrl: server.listenUrl,
     audience: server.audience,
     jwksUri: server.jwksUri,
     resourceScopes: server.resourceScopes,

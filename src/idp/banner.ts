@@ -15,6 +15,8 @@ export interface BannerClient {
 
 export interface BannerInfo {
   readonly issuer: string;
+  /** Where the server listens: http://HOST:PORT (differs from the issuer with --public-url). */
+  readonly listenUrl: string;
   readonly audience: string;
   readonly jwksUri: string;
   readonly resourceScopes: readonly string[];
@@ -30,12 +32,13 @@ export interface BannerInfo {
   readonly refreshTokenTtl: number;
 }
 
-/** The `--json` object (SPEC `idp`), with `jwks_uri` added. */
+/** The `--json` object (SPEC `idp`), with `jwks_uri` and `listen_url` added. */
 export function bannerJson(info: BannerInfo): Record<string, unknown> {
   return {
     issuer: info.issuer,
     audience: info.audience,
     jwks_uri: info.jwksUri,
+    listen_url: info.listenUrl,
     clients: info.clients.map((c) => ({
       client_id: c.clientId,
       ...(c.clientSecret === undefined ? {} : { client_secret: c.clientSecret }),
@@ -52,6 +55,7 @@ export function bannerText(info: BannerInfo, s: ChalkInstance): string {
   const lines = [
     `${s.bold('oidc-gw dev IdP')} ${s.dim('— for development and tests only')}`,
     `  issuer: ${s.cyan(info.issuer)}`,
+    ...(info.listenUrl === info.issuer ? [] : [`  listening on ${info.listenUrl}`]),
     `  audience: ${info.audience} ${s.dim(`(scopes: ${info.resourceScopes.join(' ')})`)}`,
     `  jwks: ${info.jwksUri}`,
     '  clients:',

@@ -93,8 +93,10 @@ export interface RequestCounter {
 }
 
 export interface DevIdp {
-  /** `http://HOST:PORT`, no trailing slash. */
+  /** `http://HOST:PORT` (or the `issuer` option), no trailing slash. */
   readonly issuer: string;
+  /** `http://HOST:PORT`: where it listens. */
+  readonly listenUrl: string;
   readonly host: string;
   readonly port: number;
   readonly audience: string;
@@ -567,9 +569,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   await listen(server, host, options.port ?? 0);
   const port = (server.address() as AddressInfo).port;
-  issuer =
-    options.issuer?.replace(/\/$/, '') ??
-    `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const listenUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  issuer = options.issuer?.replace(/\/$/, '') ?? listenUrl;
   try {
     install(buildProvider(op, keys));
   } catch (err) {
@@ -579,6 +580,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   return {
     issuer,
+    listenUrl,
     host,
     port,
     audience: options.audience,

@@ -170,6 +170,43 @@ describe('test IdP helper', () => {
     });
   });
 
+  it('Cancel on the sign-in page ends the request with access_denied', async () => {
+    const config = await configFor(idp.clients.native.clientId, client.None());
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: 'http://127.0.0.1:50001/callback',
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    let cookies: string[] = [];
+    const get = async (target: string) => {
+      const res = await fetch(target, {
+        redirect: 'manual',
+        headers: { cookie: cookies.join('; ') },
+      });
+      cookies = [...cookies, ...res.headers.getSetCookie().map((c) => c.split(';')[0]!)];
+      return res;
+    };
+    const toInteraction = await get(url.href);
+    const page = await get(new URL(toInteraction.headers.get('location')!, idp.issuer).href);
+    const html = await page.text();
+    expect(html).toContain('<button type="submit">Sign in</button>');
+    expect(html.match(/<button/g)).toHaveLength(1);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const abort = /action="([^"]+\/abort)"/.exec(html)![1]!;
+    const aborted = await fetch(new URL(abort, idp.issuer), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: cookies.join('; '), 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect(aborted.status).toBe(303);
+    const resumed = await get(new URL(aborted.headers.get('location')!, idp.issuer).href);
+    const back = new URL(resumed.headers.get('location')!);
+    expect(back.origin).toBe('http://127.0.0.1:50001');
+    expect(back.searchParams.get('error')).toBe('access_denied');
+  });
+
   it('PKCE is required for the public client', async () => {
     const config = await configFor(idp.clients.native.clientId, client.None());
     const url = client.buildAuthorizationUrl(config, {

@@ -21,6 +21,7 @@ interface Started {
     issuer: string;
     audience: string;
     jwks_uri: string;
+    listen_url: string;
     clients: Array<{ client_id: string; client_secret?: string; grant_types: string[] }>;
     users: string[];
   };
@@ -380,8 +381,11 @@ describe('oidc-gw idp --keys', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect(await stop(second)).toBe(0);
 
+    const { chmod } = await import('node:fs/promises');
+    await chmod(file, 0o644);
     const third = await startIdp(['--keys', file]);
     expect(await jwksKids(third.info)).toEqual([rotated.kid, kids1[0]]);
+    expect(third.stderr()).toContain('others can read it (mode 0644); chmod 600 it');
     expect(await stop(third)).toBe(0);
   });
 
@@ -424,6 +428,34 @@ describe('oidc-gw idp: start, stop, refusals', () => {
     await client.clientCredentialsGrant(svc, { audience: AUDIENCE });
     proc.child.kill('SIGINT');
     expect(await proc.exited).toBe(0);
+  });
+
+  it('--public-url sets the issuer that discovery and tokens carry', async () => {
+    const idp = await startIdp(['--public-url', 'http://idp.example.test:9000/']);
+    expect(idp.info.issuer).toBe('http://idp.example.test:9000');
+    expect(idp.info.jwks_uri).toBe('http://idp.example.test:9000/jwks');
+    expect(idp.info.listen_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const meta = (await (
+      await fetch(`${idp.info.listen_url}/.well-known/openid-configuration`)
+    ).json()) as { issuer: string; token_endpoint: string };
+    expect(meta.issuer).toBe('http://idp.example.test:9000');
+    // endpoints follow the host the client used (here the listen address)
+    expect(meta.token_endpoint).toBe(`${idp.info.listen_url}/token`);
+    const { clientId, clientSecret } = service(idp.info);
+    const res = await fetch(meta.token_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: clientSecret,
+        audience: AUDIENCE,
+      }).toString(),
+    });
+    expect(res.status).toBe(200);
+    const { access_token } = (await res.json()) as { access_token: string };
+    expect(jose.decodeJwt(access_token).iss).toBe('http://idp.example.test:9000');
+    expect(await stop(idp)).toBe(0);
   });
 
   it('a port in use is a one-line error, exit 1', async () => {

@@ -44,7 +44,6 @@ export function register(program: Command, host: CommandHost): void {
       '--audience <aud>',
       'expected audience (repeatable: any of them in aud passes)',
       collect,
-      [],
     )
     .option('--jwks-uri <url>', 'verify with the JWKS at this URL (implies --verify)')
     .option(

@@ -44,11 +44,10 @@ export function register(program: Command, host: CommandHost): void {
         'allow a --host that is not loopback (known passwords over plain http: trusted networks only)',
       )
       .option('--public-url <url>', 'issuer URL clients use, when not http://HOST:PORT')
-      .option(
-        '--user <name:password>',
-        'a user who can sign in (repeatable; default alice:alice)',
-        collect,
-        [],
+      .addOption(
+        new Option('--user <name:password>', 'a user who can sign in (repeatable)')
+          .argParser(collect)
+          .default([], 'alice:alice'),
       )
       .option('--audience <url>', 'the API: aud of its access tokens', DEFAULT_AUDIENCE)
       .option('--client-secret <secret>', `secret of ${SERVICE_CLIENT_ID} (default: random)`)

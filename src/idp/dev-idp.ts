@@ -120,6 +120,8 @@ export const ADMIN_ROTATE_PATH = '/admin/rotate-keys';
 const FORM_ENDPOINTS = new Set(['/auth', '/token', '/device/auth', '/request']);
 /** Largest form body read for the `audience` translation (oidc-provider's own limit). */
 const FORM_LIMIT = 56 * 1024;
+/** Distinct paths the request counter keeps apart. */
+const MAX_COUNTED_PATHS = 1000;
 /** Largest sign-in form body. */
 const SIGN_IN_LIMIT = 16 * 1024;
 
@@ -162,7 +164,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const server = createServer((req, res) => {
     const started = performance.now();
     const path = pathOf(req.url);
-    counts.set(path, (counts.get(path) ?? 0) + 1);
+    // bounded: paths beyond the first MAX_COUNTED_PATHS are counted together
+    const counted = counts.has(path) || counts.size < MAX_COUNTED_PATHS ? path : '(other)';
+    counts.set(counted, (counts.get(counted) ?? 0) + 1);
     res.on('finish', () => {
       options.onRequest?.({
         method: req.method ?? 'GET',

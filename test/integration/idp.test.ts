@@ -124,7 +124,12 @@ describe('oidc-gw idp (spawned CLI)', () => {
   });
 
   afterAll(async () => {
-    if (idp) expect(await stop(idp)).toBe(0);
+    if (!idp) return;
+    expect(await stop(idp)).toBe(0);
+    // after every flow above: still the one JSON line on stdout, and no
+    // oidc-provider notice or warning anywhere
+    expect(idp.stdout().split('\n').filter(Boolean)).toHaveLength(1);
+    expect(idp.stderr()).not.toMatch(/oidc-provider|NOTICE|WARNING/i);
   });
 
   it('prints the SPEC JSON object, and only it, on stdout', () => {

@@ -252,6 +252,8 @@ async function deviceLogin(
       onEvent: (event) => {
         if (event.type === 'slow_down') {
           ctx.out.debug(`the IdP asked to slow down: polling every ${event.interval} s`);
+        } else if (event.type === 'network_error') {
+          ctx.out.warn(`${event.message}; trying again in ${event.interval} s`);
         } else if (event.type === 'pending') {
           ctx.out.debug('not approved yet');
         }

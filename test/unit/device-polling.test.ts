@@ -15,7 +15,7 @@ import {
 } from '../../src/core/flows/device-code.js';
 import type { DiscoveredIssuer } from '../../src/core/issuer.js';
 
-type Answer = { status: number; body: Record<string, unknown> };
+type Answer = { status: number; body: Record<string, unknown> } | 'reset';
 
 let server: Server;
 let issuer: string;
@@ -61,6 +61,10 @@ beforeAll(async () => {
           status: 500,
           body: { error: 'server_error', error_description: 'script ran out' },
         };
+      }
+      if (answer === 'reset') {
+        req.socket.destroy();
+        return;
       }
       res.writeHead(answer.status, {
         'content-type': 'application/json',
@@ -259,6 +263,29 @@ describe('polling', () => {
       code: 'ERR_IDP',
       details: { error: 'invalid_client', error_description: 'unknown client' },
     });
+  });
+
+  test('a connection failure doubles the interval and polling goes on (RFC 8628 §3.5)', async () => {
+    script = ['reset', pending(), tokens()];
+    const clock = fakeClock();
+    const events: string[] = [];
+    const result = await pollDeviceToken(client(), auth(), {
+      ...clock.options,
+      onEvent: (e) => events.push(e.type),
+    });
+    expect(result.tokens.access_token).toBe('at-1');
+    expect(clock.waits).toEqual([5, 10, 10]);
+    expect(events).toContain('network_error');
+  });
+
+  test('more than three connection failures in a row stop with ERR_NETWORK (exit 3)', async () => {
+    script = ['reset', 'reset', 'reset', 'reset', tokens()];
+    const clock = fakeClock();
+    await expect(pollDeviceToken(client(), auth(), clock.options)).rejects.toMatchObject({
+      code: 'ERR_NETWORK',
+      exitCode: 3,
+    });
+    expect(clock.waits).toEqual([5, 10, 20, 40]);
   });
 
   test('an abort (Ctrl-C) stops the wait with ERR_INTERRUPTED (exit 130) and polls no more', async () => {

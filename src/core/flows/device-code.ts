@@ -27,6 +27,10 @@ export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 export const DEFAULT_INTERVAL_SECONDS = 5;
 /** RFC 8628 §3.5: what slow_down adds to the interval, for this and every later poll. */
 export const SLOW_DOWN_SECONDS = 5;
+/** Network failures in a row tolerated while polling (each doubles the interval, RFC 8628 §3.5). */
+export const MAX_NETWORK_FAILURES = 3;
+/** The longest interval a network backoff reaches. */
+const MAX_BACKOFF_SECONDS = 60;
 
 export interface DeviceRequestOptions {
   readonly scope: string;
@@ -105,7 +109,8 @@ export async function startDeviceAuthorization(
 export type PollEvent =
   | { readonly type: 'wait'; readonly seconds: number }
   | { readonly type: 'pending' }
-  | { readonly type: 'slow_down'; readonly interval: number };
+  | { readonly type: 'slow_down'; readonly interval: number }
+  | { readonly type: 'network_error'; readonly interval: number; readonly message: string };
 
 export interface PollOptions {
   /** Milliseconds since the epoch. */
@@ -138,7 +143,9 @@ function expired(auth: DeviceAuthorization): GwError {
  * Polls the token endpoint until the user approves or denies, the codes
  * expire, or `signal` aborts. Waits `interval` seconds before every poll;
  * `authorization_pending` goes on, `slow_down` adds 5 s to the interval for
- * this and every later poll, `access_denied` and `expired_token` stop.
+ * this and every later poll, `access_denied` and `expired_token` stop. A
+ * connection failure or timeout doubles the interval and polling goes on, up
+ * to three failures in a row.
  */
 export async function pollDeviceToken(
   client: Client,
@@ -160,6 +167,7 @@ export async function pollDeviceToken(
   parameters.set('device_code', auth.deviceCode);
   for (const r of auth.resource) parameters.append('resource', r);
   verifyIdTokenSignatures(client);
+  let networkFailures = 0;
   for (let poll = 1; poll <= maxPolls; poll++) {
     if (options.signal?.aborted) throw interrupted(options.signal);
     if (options.now() >= stopAt) throw timedOut();
@@ -182,10 +190,12 @@ export async function pollDeviceToken(
     } catch (error) {
       const code = (error as { error?: unknown }).error;
       if (code === 'authorization_pending') {
+        networkFailures = 0;
         options.onEvent?.({ type: 'pending' });
         continue;
       }
       if (code === 'slow_down') {
+        networkFailures = 0;
         interval += SLOW_DOWN_SECONDS;
         options.onEvent?.({ type: 'slow_down', interval });
         continue;
@@ -197,10 +207,21 @@ export async function pollDeviceToken(
         });
       }
       if (code === 'expired_token') throw expired(auth);
-      throw wrapOAuthError(error, {
+      const wrapped = wrapOAuthError(error, {
         action: 'device code token request',
         url: client.issuer.metadata.token_endpoint,
       });
+      // RFC 8628 §3.5: on a connection failure or timeout, back off exponentially and go on.
+      if (
+        (wrapped.code === 'ERR_NETWORK' || wrapped.code === 'ERR_TIMEOUT') &&
+        networkFailures < MAX_NETWORK_FAILURES
+      ) {
+        networkFailures++;
+        interval = Math.min(interval * 2, MAX_BACKOFF_SECONDS);
+        options.onEvent?.({ type: 'network_error', interval, message: wrapped.message });
+        continue;
+      }
+      throw wrapped;
     }
     return toLoginResult(client, response, 'device_code', Math.floor(options.now() / 1000));
   }

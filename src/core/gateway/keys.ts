@@ -76,6 +76,30 @@ function bitLength(bytes: Buffer): number {
   return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i] as number));
 }
 
+/**
+ * The ROCA fingerprint (CVE-2017-15361, Nemec et al. 2017): moduli made by
+ * the flawed Infineon library are, modulo each of these small primes, a
+ * power of 65537. A random modulus passes all 38 tests with negligible
+ * probability; a ROCA modulus always does. Such keys can be factored.
+ */
+const ROCA_PRIMES = [
+  3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101,
+  103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+];
+const ROCA_POWERS: ReadonlyArray<ReadonlySet<number>> = ROCA_PRIMES.map((p) => {
+  const powers = new Set<number>();
+  for (let x = 1; !powers.has(x); x = (x * (65537 % p)) % p) powers.add(x);
+  return powers;
+});
+
+export function hasRocaFingerprint(modulus: Buffer): boolean {
+  if (modulus.length === 0) return false;
+  const n = BigInt(`0x${modulus.toString('hex')}`);
+  return ROCA_PRIMES.every((p, i) =>
+    (ROCA_POWERS[i] as ReadonlySet<number>).has(Number(n % BigInt(p))),
+  );
+}
+
 /** A printable, bounded rendering of a kid for log lines (never for responses). */
 export function kidLabel(kid: unknown, index: number): string {
   if (typeof kid !== 'string') return `key #${index}`;
@@ -122,6 +146,12 @@ export function classifyJwk(input: unknown): Classified {
     const eLast = e[e.length - 1] as number;
     if (eBits < 2 || eBits > 64 || (eLast & 1) === 0) {
       return { ok: false, why: 'RSA public exponent is below 3, even, or huge' };
+    }
+    if (hasRocaFingerprint(n)) {
+      return {
+        ok: false,
+        why: 'RSA key with the ROCA fingerprint (CVE-2017-15361): it can be factored',
+      };
     }
     algs = [...RSA_ALGS];
   } else if (kty === 'EC') {

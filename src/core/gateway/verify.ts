@@ -104,51 +104,12 @@ export class Verifier {
 
   /** Full verification (no cache lookup; a success is cached). */
   async verify(token: string, nowMs: number): Promise<Outcome> {
-    const { maxTokenBytes } = this.options;
-    if (token.length > maxTokenBytes) {
-      return fail(
-        refusal('token_too_large', { description: `token larger than ${maxTokenBytes} bytes` }),
-      );
-    }
-    if (token.charCodeAt(0) === 0x7b /* { */) return fail(refusal('jws_json'));
-    if (countDots(token) === 4) return fail(refusal('jwe_not_accepted'));
-    let parsed: ParsedJws;
-    try {
-      // The payload is checked after the header, so that a nested JWT is named as such.
-      const p = parseCompact(token, { requireJsonPayload: false });
-      if (p.kind !== 'JWS') return fail(refusal('jwe_not_accepted'));
-      parsed = p;
-    } catch (error) {
-      if (error instanceof CompactError) return fail(refusal(COMPACT_REASONS[error.problem]));
-      throw error;
-    }
-    const header = parsed.header;
-    const headerProblem = this.checkHeader(header);
-    if (headerProblem) return fail(headerProblem);
-    if (parsed.payload === undefined) return fail(refusal('payload_invalid'));
-    const claims = parsed.payload;
-    const alg = header['alg'] as string;
-    const kid = header['kid'] as string | undefined;
-
-    const keyOutcome = await this.findKeys(claims['iss'], kid, alg);
-    if ('refusal' in keyOutcome) return fail(keyOutcome.refusal);
-
-    let verified = false;
-    for (const entry of keyOutcome.keys) {
-      try {
-        const key = await importedKey(entry, alg);
-        await compactVerify(token, key, { algorithms: [alg] });
-        verified = true;
-        break;
-      } catch {
-        // Signature mismatch, or a key jose will not use for this alg: try the next candidate.
-      }
-    }
-    if (!verified) return fail(refusal('signature_invalid'));
-
+    const signed = await this.verifySignature(token, { jsonPayload: true });
+    if (!signed.ok) return signed;
+    const { header } = signed;
+    const claims = signed.payload as Record<string, unknown>;
     const claimProblem = checkClaims(claims, nowMs, this.options);
     if (claimProblem) return fail(claimProblem);
-
     const result: Verified = {
       header,
       claims,
@@ -157,6 +118,66 @@ export class Verifier {
     };
     this.cache.set(token, result, (claims['exp'] as number) * 1000, nowMs);
     return { ok: true, verified: result };
+  }
+
+  /**
+   * Every check up to and including the signature: size, strict compact
+   * form, header, payload (a JSON object, unless `jsonPayload` is false, as
+   * for JWS test vectors whose payloads are raw bytes), key by kid, and the
+   * signature with jose, the algorithm pinned to the key.
+   */
+  async verifySignature(
+    token: string,
+    options: { jsonPayload: boolean },
+  ): Promise<
+    | { ok: true; header: Record<string, unknown>; payload: Record<string, unknown> | undefined }
+    | { ok: false; refusal: Refusal }
+  > {
+    const { maxTokenBytes } = this.options;
+    if (token.length > maxTokenBytes) {
+      return {
+        ok: false,
+        refusal: refusal('token_too_large', {
+          description: `token larger than ${maxTokenBytes} bytes`,
+        }),
+      };
+    }
+    if (token.charCodeAt(0) === 0x7b /* { */) return { ok: false, refusal: refusal('jws_json') };
+    if (countDots(token) === 4) return { ok: false, refusal: refusal('jwe_not_accepted') };
+    let parsed: ParsedJws;
+    try {
+      // The payload is checked after the header, so that a nested JWT is named as such.
+      const p = parseCompact(token, { requireJsonPayload: false });
+      if (p.kind !== 'JWS') return { ok: false, refusal: refusal('jwe_not_accepted') };
+      parsed = p;
+    } catch (error) {
+      if (error instanceof CompactError) {
+        return { ok: false, refusal: refusal(COMPACT_REASONS[error.problem]) };
+      }
+      throw error;
+    }
+    const header = parsed.header;
+    const headerProblem = this.checkHeader(header);
+    if (headerProblem) return { ok: false, refusal: headerProblem };
+    if (options.jsonPayload && parsed.payload === undefined) {
+      return { ok: false, refusal: refusal('payload_invalid') };
+    }
+    const alg = header['alg'] as string;
+    const kid = header['kid'] as string | undefined;
+
+    const keyOutcome = await this.findKeys(parsed.payload?.['iss'], kid, alg);
+    if ('refusal' in keyOutcome) return { ok: false, refusal: keyOutcome.refusal };
+
+    for (const entry of keyOutcome.keys) {
+      try {
+        const key = await importedKey(entry, alg);
+        await compactVerify(token, key, { algorithms: [alg] });
+        return { ok: true, header, payload: parsed.payload };
+      } catch {
+        // Signature mismatch, or a key jose will not use for this alg: try the next candidate.
+      }
+    }
+    return { ok: false, refusal: refusal('signature_invalid') };
   }
 
   private checkHeader(header: Record<string, unknown>): Refusal | undefined {

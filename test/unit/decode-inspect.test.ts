@@ -392,6 +392,11 @@ describe('not a token: exit 2 with the precise reason', () => {
       `${b64u(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))}.${b64u({})}.c2ln`,
       /not valid UTF-8/,
     ],
+    [
+      'JSON nested deeper than any token (it would exhaust the stack when printed)',
+      `${b64u(RS)}.${b64u(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`)}.c2ln`,
+      /nests JSON deeper than 64 levels/,
+    ],
     ['a dangling base64 character', `${b64u(RS)}.${b64u({ abc: 1 })}A.c2ln`, /cannot be decoded/],
   ];
   for (const [name, token, message] of cases) {

@@ -154,6 +154,31 @@ function looksLikeJoseHeader(seg: string): boolean {
   return /^\s*\{/.test(head);
 }
 
+/** Deeper JSON than this is refused: no real token nests so, and printing it would exhaust the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** The nesting depth of valid JSON text (strings skipped), without recursion. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      depth++;
+      if (depth > max) max = depth;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    }
+  }
+  return max;
+}
+
 interface JsonRead {
   readonly value: Record<string, unknown>;
   readonly duplicate: string | undefined;
@@ -167,6 +192,11 @@ function readJsonObject(bytes: Buffer, name: 'header' | 'payload'): JsonRead {
     throw malformed(`the ${name} is not valid UTF-8`);
   }
   if (text.trim().length === 0) throw malformed(`the ${name} is empty`);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw malformed(
+      `the ${name} nests JSON deeper than ${MAX_JSON_DEPTH} levels: not a token anyone issues`,
+    );
+  }
   let value: unknown;
   let duplicate: string | undefined;
   try {

@@ -466,11 +466,6 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
     });
   });
 
-  note(`upstream ${options.upstream.href}`);
-  note(
-    `listening on ${gateway.url}${gateway.adminUrl ? ` (admin: ${gateway.adminUrl}/metrics)` : ''}`,
-  );
-  log.flush();
   if (ctx.out.json) {
     ctx.out.printJson({
       url: gateway.url,
@@ -481,6 +476,11 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
       algorithms: [...verifier.allowedAlgorithms()].sort(),
     });
   }
+  note(`upstream ${options.upstream.href}`);
+  note(
+    `listening on ${gateway.url}${gateway.adminUrl ? ` (admin: ${gateway.adminUrl}/metrics)` : ''}`,
+  );
+  log.flush();
   await stopped;
   return 0;
 }

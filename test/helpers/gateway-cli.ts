@@ -1,0 +1,128 @@
+/**
+ * Spawns the built `oidc-gw serve` (node bin/oidc-gw.js, after `npm run
+ * build`) with a clean environment (fresh HOME/XDG dirs, no OIDC_GW_* or
+ * proxy variables), waits for its `listening on` line, and stops it by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'oidc-gw.js');
+
+export function assertBuilt(): void {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'entry.js'))) {
+    throw new Error(
+      'dist/ is missing: run `npm run build` before the end-to-end tests (npm test does)',
+    );
+  }
+}
+
+export function cleanEnv(): { env: Record<string, string>; cleanup(): void } {
+  const home = mkdtempSync(join(tmpdir(), 'oidc-gw-serve-'));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('OIDC_GW_') || k === 'FORCE_COLOR' || k === 'NO_COLOR')
+      continue;
+    if (/^(HTTPS?|ALL|NO)_PROXY$/i.test(k)) continue;
+    env[k] = v;
+  }
+  env['HOME'] = home;
+  env['XDG_CONFIG_HOME'] = join(home, '.config');
+  env['XDG_CACHE_HOME'] = join(home, '.cache');
+  return { env, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** http://127.0.0.1:PORT, from the `listening on` line. */
+  readonly url: string;
+  stdout(): string;
+  stderr(): string;
+  /** Sends `signal` and resolves with the exit code (SIGKILL after `ms`). */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<number | null>;
+  /** Resolves when the process has exited. */
+  exited: Promise<number | null>;
+}
+
+export async function startServe(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 15_000,
+): Promise<ServeProcess> {
+  assertBuilt();
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolvePromise) =>
+    child.once('exit', (code) => resolvePromise(code)),
+  );
+  const url = await new Promise<string>((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`oidc-gw serve did not start within ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
+    const onData = () => {
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        resolvePromise(m[1] as string);
+      }
+    };
+    child.stderr.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`oidc-gw serve exited (${code}) before listening: ${err}`));
+    });
+  });
+  return {
+    child,
+    url,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    stop: (signal = 'SIGTERM', ms = 15_000) => {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+      child.kill(signal);
+      return exited.finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+/** Runs `oidc-gw ARGS` to completion (for start-up failures and --help). */
+export function runOnce(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  assertBuilt();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`oidc-gw ${args.join(' ')} did not finish within ${timeoutMs} ms: ${err}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout: out, stderr: err });
+    });
+  });
+}

@@ -572,6 +572,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   }
 
   await listen(server, host, options.port ?? 0);
+  // after start, a socket-level failure is reported, never a crash
+  server.on('error', (err) => emit({ type: 'server-error', message: err.message }));
   const port = (server.address() as AddressInfo).port;
   const listenUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   issuer = options.issuer?.replace(/\/$/, '') ?? listenUrl;

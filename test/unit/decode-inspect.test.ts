@@ -529,3 +529,40 @@ describe('time formatting', () => {
     expect(formatDuration(400 * 86_400)).toBe('1y 35d');
   });
 });
+
+describe('terminal safety', () => {
+  // eslint-disable-next-line no-control-regex
+  const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+  it('claims, header members and messages never put a control character on the terminal', () => {
+    const evil = '\u001b[2J\u001b]0;pwned\u0007\u009b31m\u202egnp.exe';
+    const token = craft(
+      { ...RS, kid: evil, [evil]: 1 },
+      claims(NOW_S, { iss: evil, sub: evil, aud: [evil], scope: evil, exp: evil }),
+      SIG,
+    );
+    const report = inspect(token, { issuer: 'https://x/', audiences: ['y'] });
+    const text = renderReport(report, plain, { verifyRequested: false });
+    expect(text).not.toMatch(RAW_CONTROL);
+    expect(text).toContain('\\u001b[2J');
+    expect(text).toContain('\\u202e');
+  });
+
+  it('a JSON parser message quoting the token is escaped', () => {
+    const e = thrown(() => inspect(`${b64u({ alg: 'RS256' })}.${b64u('{"a":\u001b[31m}')}.c2ln`));
+    expect(e.message).toMatch(/^the payload is not JSON/);
+    expect(e.message).not.toMatch(RAW_CONTROL);
+  });
+
+  it('a character outside a token is named, not echoed', () => {
+    expect(thrown(() => inspect('abc\u009bdef')).message).toBe(
+      'not a token: control character U+009B at position 4',
+    );
+    expect(thrown(() => inspect('abc\u202edef')).message).toBe(
+      'not a token: bidirectional control U+202E at position 4',
+    );
+    expect(thrown(() => inspect('abcédef')).message).toBe(
+      'not a token: "é" (U+00E9) at position 4',
+    );
+  });
+});

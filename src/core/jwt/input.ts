@@ -23,9 +23,19 @@ function malformed(message: string, hint?: string): GwError {
 
 function describeChar(ch: string): string {
   const code = ch.codePointAt(0) ?? 0;
-  if (code < 0x20 || code === 0x7f)
-    return `control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  // Control characters (C0, DEL, C1) and bidi overrides are never echoed to a terminal.
+  if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `control character ${hex}`;
   if (/\s/u.test(ch)) return 'white space';
+  if (
+    code === 0x200e ||
+    code === 0x200f ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  ) {
+    return `bidirectional control ${hex}`;
+  }
+  if (code > 0x7e) return `"${ch}" (${hex})`;
   return `"${ch}"`;
 }
 

@@ -10,6 +10,7 @@ import { isCanonicalBase64url } from './compact.js';
 import { DuplicateMemberError, parseStrictJson } from './strict-json.js';
 import { invalidTokenCharacter } from './input.js';
 import { describeTime, timeView, type TimeView } from './time.js';
+import { safeText } from './safe-text.js';
 import { gatewaySettings, type GatewaySettings } from './gateway.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -206,7 +207,8 @@ function readJsonObject(bytes: Buffer, name: 'header' | 'payload'): JsonRead {
       duplicate = error.member;
       value = JSON.parse(text) as unknown;
     } else {
-      const why = error instanceof Error ? `: ${error.message}` : '';
+      // V8 quotes the input in its messages: escape what came from the token.
+      const why = error instanceof Error ? `: ${safeText(error.message)}` : '';
       throw malformed(`the ${name} is not JSON${why}`);
     }
   }

@@ -8,6 +8,9 @@
  */
 import type { Check, ClaimsSummary, Report } from './inspect.js';
 import type { TimeView } from './time.js';
+import { safeText } from './safe-text.js';
+
+export { safeText };
 
 type Paint = (text: string) => string;
 
@@ -32,7 +35,7 @@ export interface TextOptions {
 /** JSON.stringify(value, null, 2) with colours: keys, strings, numbers, literals. */
 export function colorJson(value: unknown, style: Style, indent = ''): string {
   if (value === null) return style.magenta('null');
-  if (typeof value === 'string') return style.green(JSON.stringify(value));
+  if (typeof value === 'string') return style.green(safeText(JSON.stringify(value)));
   if (typeof value === 'number') return style.yellow(JSON.stringify(value));
   if (typeof value === 'boolean') return style.magenta(String(value));
   if (Array.isArray(value)) {
@@ -45,15 +48,18 @@ export function colorJson(value: unknown, style: Style, indent = ''): string {
     if (entries.length === 0) return '{}';
     const inner = `${indent}  `;
     return `{\n${entries
-      .map(([k, v]) => `${inner}${style.cyan(JSON.stringify(k))}: ${colorJson(v, style, inner)}`)
+      .map(
+        ([k, v]) =>
+          `${inner}${style.cyan(safeText(JSON.stringify(k)))}: ${colorJson(v, style, inner)}`,
+      )
       .join(',\n')}\n${indent}}`;
   }
   return JSON.stringify(value) ?? String(value);
 }
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return value;
-  return JSON.stringify(value) ?? String(value);
+  if (typeof value === 'string') return safeText(value);
+  return safeText(JSON.stringify(value) ?? String(value));
 }
 
 function timeLine(view: TimeView | null, raw: unknown): string | undefined {
@@ -105,7 +111,8 @@ function statusWord(check: Check, style: Style): string {
 function table(rows: ReadonlyArray<[string, string]>, style: Style, indent = '  '): string[] {
   const width = Math.max(0, ...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => {
-    const [first, ...rest] = v.split('\n');
+    // Lines are ours (multi-line values); what is inside them may come from the token.
+    const [first, ...rest] = v.split('\n').map(safeText);
     const pad = ' '.repeat(width + 2);
     return [
       `${indent}${style.dim(k.padEnd(width))}  ${first ?? ''}`,
@@ -199,7 +206,9 @@ export function renderReport(report: Report, style: Style, options: TextOptions)
   out.push('', title('Checks', style));
   const width = Math.max(0, ...report.checks.map((c) => c.name.length));
   for (const check of report.checks) {
-    out.push(`  ${statusWord(check, style)}  ${check.name.padEnd(width)}  ${check.message}`);
+    out.push(
+      `  ${statusWord(check, style)}  ${check.name.padEnd(width)}  ${safeText(check.message)}`,
+    );
   }
   out.push('', title('Signature', style));
   if (report.verified === null) {

@@ -1,3 +1,4 @@
+import process from 'node:process';
 import type { Context, GlobalOptions, Io, Prompter } from '../context.js';
 import { createOutput } from '../output/output.js';
 import { GwError } from '../core/errors/index.js';
@@ -80,5 +81,6 @@ export function createContext(
       return () => signals.handlers.delete(handler);
     },
     signal: signals.controller.signal,
+    self: { execPath: process.execPath, script: process.argv[1] ?? 'oidc-gw' },
   };
 }

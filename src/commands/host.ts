@@ -21,6 +21,8 @@ export interface CommandHost {
 export interface CommonOptionsConfig {
   /** Add `--json` (default true). `call` sets false: its `--json BODY` is curl's. */
   json?: boolean;
+  /** --timeout's default and description where it means a wait (login: 300 s). */
+  timeout?: { default: number; description: string };
 }
 
 /** The flags every command takes (SPEC §1). */
@@ -36,8 +38,8 @@ export function addCommonOptions(cmd: Command, config: CommonOptionsConfig = {})
     .option('--config <file>', 'config file (env OIDC_GW_CONFIG)')
     .option('--insecure-http', 'allow http:// issuers on hosts that are not loopback (warns)')
     .addOption(
-      new Option('--timeout <seconds>', 'network timeout in seconds')
-        .default(30)
+      new Option('--timeout <seconds>', config.timeout?.description ?? 'network timeout in seconds')
+        .default(config.timeout?.default ?? 30)
         .argParser(positiveNumber('--timeout')),
     );
 }

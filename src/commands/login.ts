@@ -1,4 +1,4 @@
-import type { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import {
   addClientOptions,
   addCommonOptions,
@@ -28,15 +28,14 @@ export function register(program: Command, host: CommandHost): void {
     )
     .option('--prompt <prompt>', 'OpenID Connect prompt: login, consent, select_account, none');
   addClientOptions(cmd);
-  addCommonOptions(cmd);
   // In login, --timeout is how long to wait for the sign-in (SPEC: default 300 s).
-  const timeout = cmd.options.find((o: Option) => o.long === '--timeout');
-  if (timeout) {
-    timeout.description =
-      "seconds to wait for the browser callback; with --device, given explicitly, stops polling before the code's expiry";
-    timeout.defaultValue = WAIT_SECONDS;
-    cmd.setOptionValueWithSource('timeout', WAIT_SECONDS, 'default');
-  }
+  addCommonOptions(cmd, {
+    timeout: {
+      default: WAIT_SECONDS,
+      description:
+        "seconds to wait for the browser callback; with --device, given explicitly, stops polling before the code's expiry",
+    },
+  });
   cmd.addHelpText(
     'after',
     `

@@ -76,6 +76,8 @@ export function buildClient(issuer: DiscoveredIssuer, options: ClientOptions): C
   if (issuer.options.fetch) config[oidc.customFetch] = issuer.options.fetch as oidc.CustomFetch;
   if (new URL(issuer.issuer).protocol === 'http:' || issuer.options.insecureHttp)
     oidc.allowInsecureRequests(config);
+  // Verify ID token signatures against the issuer's JWKS in every grant (refresh, token --code), not only their claims.
+  oidc.enableNonRepudiationChecks(config);
   return { config, issuer, clientId: options.clientId, authMethod };
 }
 

@@ -224,7 +224,9 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
   const inspectOptions = {
     now: ctx.now(),
     clockSkew: options.clockSkew,
-    ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
+    ...(options.issuer === undefined
+      ? {}
+      : { issuer: inspect.issuerFromInput(options.issuer.trim()) }),
     audiences: options.audiences,
     idToken: options.idToken,
   };

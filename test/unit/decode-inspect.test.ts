@@ -8,6 +8,7 @@ import {
   applySignature,
   exitCodeOf,
   inspectToken,
+  issuerFromInput,
   type Check,
   type Report,
 } from '../../src/core/jwt/inspect.js';
@@ -564,5 +565,20 @@ describe('terminal safety', () => {
     expect(thrown(() => inspect('abcédef')).message).toBe(
       'not a token: "é" (U+00E9) at position 4',
     );
+  });
+});
+
+describe('--issuer given as a metadata URL', () => {
+  it('names the issuer it describes; anything else is kept as given', () => {
+    expect(issuerFromInput('https://idp.example/realms/a/.well-known/openid-configuration')).toBe(
+      'https://idp.example/realms/a',
+    );
+    expect(
+      issuerFromInput('https://idp.example/.well-known/oauth-authorization-server/tenant'),
+    ).toBe('https://idp.example/tenant');
+    expect(issuerFromInput('https://idp.example/.well-known/oauth-authorization-server')).toBe(
+      'https://idp.example',
+    );
+    expect(issuerFromInput('https://tenant.auth0.com/')).toBe('https://tenant.auth0.com/');
   });
 });

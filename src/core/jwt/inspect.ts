@@ -664,6 +664,20 @@ export function applySignature(
   report.verified = !report.checks.some((c) => c.status === 'fail');
 }
 
+/**
+ * The issuer named by an `--issuer` value, which may also be its metadata
+ * URL (SPEC §1): `…/.well-known/openid-configuration` (OpenID Connect, a
+ * suffix) or `…/.well-known/oauth-authorization-server/…` (RFC 8414, an
+ * infix). Anything else is returned as given: issuers are compared exactly.
+ */
+export function issuerFromInput(input: string): string {
+  const oidc = '/.well-known/openid-configuration';
+  if (input.endsWith(oidc)) return input.slice(0, -oidc.length);
+  const m = /^(https?:\/\/[^/]+)\/\.well-known\/oauth-authorization-server(\/.*)?$/.exec(input);
+  if (m) return `${m[1]}${m[2] ?? ''}`;
+  return input;
+}
+
 /** Exit code of a report: 1 when a check failed, else 0. */
 export function exitCodeOf(report: Report): 0 | 1 {
   return report.checks.some((c) => c.status === 'fail') ? 1 : 0;

@@ -170,21 +170,29 @@ export async function runCall(ctx: Context, options: CallOptions): Promise<numbe
       attempt.authSent &&
       retryable(attempt.response.headers)
     ) {
-      discard(attempt.response.body);
-      if (!options.silent)
+      if (!options.silent) {
         ctx.out.info(
           ctx.out.style.dim(
             'the server refused the cached token (401): refreshing it and retrying once',
           ),
         );
-      const next = await chosen.refresh();
+      }
+      let next: string | undefined;
+      try {
+        next = await chosen.refresh();
+      } catch (error) {
+        if (!(error instanceof GwError) || error.code === 'ERR_INTERRUPTED') throw error;
+        // The first answer stands, with its diagnosis; say why there was no retry.
+        ctx.out.warn(`could not refresh the token, so no retry: ${error.message}`);
+        if (error.hint) ctx.out.info(`${ctx.out.style.dim('hint:')} ${error.hint}`);
+      }
       if (next !== undefined && next !== chosen.token) {
+        discard(attempt.response.body);
         sentToken = next;
         afterRetry = true;
         attempt = await run(withAuthorization(baseHeaders, `Bearer ${next}`));
-      } else {
-        ctx.out.debug('* no new token to retry with');
-        attempt = await run(baseHeaders);
+      } else if (next !== undefined) {
+        ctx.out.debug('* the refresh gave the same token: no retry');
       }
     }
     return await deliver(ctx, options, attempt, {

@@ -4,7 +4,7 @@
  * calls through `oidc-gw serve`. Everything on 127.0.0.1, ports chosen by the
  * system; the built CLI is spawned as a user would.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startTestIdp, type TestIdp } from '../helpers/idp.js';
@@ -93,7 +93,7 @@ describe('--client-credentials', () => {
         : json(res, 200, { ok: true });
     idp.requests.reset();
     const r = await call([...ccFlags(), `${upstream.origin}/api`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('{"ok":true}');
     expect(upstream.requests).toHaveLength(3);
     expect(bearer(upstream.requests[2]?.headers['authorization'])).not.toBe(old);
@@ -143,7 +143,7 @@ describe('the cached login', () => {
       );
     idp.requests.reset();
     const r = await call([`${upstream.origin}/me`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(upstream.requests).toHaveLength(2);
     expect(idp.requests.count('/token')).toBe(1);
     expect(r.stderr).toContain(
@@ -156,6 +156,33 @@ describe('the cached login', () => {
     const f = await call(['--fail', `${upstream.origin}/me`]);
     expect(f.code).toBe(22);
     expect(upstream.requests).toHaveLength(2);
+  });
+
+  test('a refresh the IdP refuses (invalid_grant): no retry, the first answer and its diagnosis stand', async () => {
+    await headlessLogin(idp, e.env);
+    const file = join(
+      e.cacheDir,
+      readdirSync(e.cacheDir).find((f) => f.startsWith('user-')) as string,
+    );
+    const entry = JSON.parse(readFileSync(file, 'utf8'));
+    entry.tokens.refresh_token = 'not-a-refresh-token-the-idp-knows';
+    writeFileSync(file, JSON.stringify(entry));
+    upstream.handler = (req, res) =>
+      json(
+        res,
+        401,
+        { message: 'Unauthorized' },
+        { 'www-authenticate': 'Bearer error="invalid_token"' },
+      );
+    const r = await call([`${upstream.origin}/me`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.toString()).toBe('{"message":"Unauthorized"}');
+    expect(upstream.requests).toHaveLength(1);
+    expect(r.stderr).toContain(
+      'warning: could not refresh the token, so no retry: the IdP no longer accepts the cached refresh token (invalid_grant)',
+    );
+    expect(r.stderr).toContain('401 Unauthorized from');
+    expect(existsSync(file)).toBe(false);
   });
 
   test('no retry when the refusal is not about the token (403 insufficient_scope, 401 invalid_request)', async () => {
@@ -235,7 +262,7 @@ describe('through oidc-gw serve', () => {
 
   test("no token: serve's 401 is recognised", async () => {
     const r = await call(['--no-auth', `${serve.url}/orders`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe(
       '{"error":"unauthorized","error_description":"missing bearer token"}',
     );
@@ -263,7 +290,7 @@ describe('through oidc-gw serve', () => {
 
   test('a token without the required scope: 403 insufficient_scope names it', async () => {
     const r = await call([...ccFlags(), `${scoped.url}/orders`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('403 Forbidden');
     expect(r.stderr).toContain(
       'likely cause: the token lacks the scope "admin" (it has: "read", "write")',

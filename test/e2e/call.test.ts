@@ -70,7 +70,7 @@ describe('the request', () => {
     };
     const t = goodToken();
     const r = await call(['--token', t, `${a.origin}/file.bin`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.equals(BINARY)).toBe(true);
     expect(a.requests[0]?.headers['authorization']).toEqual([`Bearer ${t}`]);
     expect(a.requests[0]?.method).toBe('GET');
@@ -79,7 +79,7 @@ describe('the request', () => {
   test('-d @- reads stdin (CR/LF removed, as curl), POSTs it form-encoded', async () => {
     a.handler = (req, res, rec) => json(res, 200, { got: rec.body.toString() });
     const r = await call(['--no-auth', '-d', '@-', `${a.origin}/form`], 'a=1\r\nb=2\n');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const rec = a.requests[0];
     expect(rec?.method).toBe('POST');
     expect(rec?.body.toString()).toBe('a=1b=2');
@@ -100,7 +100,7 @@ describe('the request', () => {
       ],
       payload,
     );
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(a.requests[0]?.body.equals(payload)).toBe(true);
     expect(a.requests[0]?.headers['content-type']).toEqual(['application/octet-stream']);
   });
@@ -224,7 +224,7 @@ describe('the response', () => {
     };
     const out = join(e.dir, 'out.bin');
     const r = await call(['--no-auth', '-o', out, `${a.origin}/x`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.length).toBe(0);
     expect(readFileSync(out).equals(BINARY)).toBe(true);
   });
@@ -278,7 +278,7 @@ describe('the response', () => {
       'Cookie: session=secretcookievalue',
       `${a.origin}/v?access_token=querysecretvalue`,
     ]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/> GET \/v\?access_token=\S+… HTTP\/1\.1/);
     expect(r.stderr).toContain(`> Authorization: Bearer ${t.slice(0, 6)}…`);
     expect(r.stderr).toContain('< HTTP/1.1 401 Unauthorized');
@@ -311,7 +311,7 @@ describe('redirects', () => {
       'X-Keep: yes',
       `${a.origin}/start`,
     ]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(a.requests[0]?.headers['authorization']).toEqual([`Bearer ${t}`]);
     expect(b.requests).toHaveLength(1);
     expect(b.requests[0]?.headers['authorization']).toBeUndefined();
@@ -346,7 +346,7 @@ describe('redirects', () => {
       } else json(res, 200, { url: req.url });
     };
     const r = await call(['-L', '--token', 'tok', '-d', 'a=1', `${a.origin}/post`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(
       a.requests.map((q) => [q.method, q.url, q.headers['authorization']?.[0], q.body.length]),
     ).toEqual([
@@ -377,7 +377,7 @@ describe('diagnosis of gateway refusals', () => {
     a.handler = (req, res) => GATEWAY_REPLIES.tykKeyNotAuthorised(res);
     const t = token({ iss: 'https://idp.example/', aud: 'api', exp: nowS() - 2 * 3600 - 60 });
     const r = await call(['--token', t, `${a.origin}/tyk`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('{"error":"Key not authorised"}');
     expect(r.stderr).toContain(`403 Forbidden from ${a.origin}/tyk: why`);
     expect(r.stderr).toMatch(/gateway +Tyk: Key not authorised: Tyk did not accept the token/);
@@ -538,13 +538,13 @@ describe('more edges', () => {
 
   test('a URL without a scheme is taken as http://, as curl does', async () => {
     const r = await call(['--no-auth', `127.0.0.1:${a.port}/bare`]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(a.requests[0]?.url).toBe('/bare');
   });
 
   test('--help names the curl flags, the token order and the exit codes', async () => {
     const r = await runCli(['call', '--help'], { env: e.env });
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const help = r.stdout.toString();
     for (const flag of [
       '-X, --request',

@@ -80,7 +80,14 @@ export function register(program: Command, host: CommandHost): void {
     .option('--id-token', "send the cached login's ID token instead of its access token")
     .option('--no-auth', 'send no token');
   addClientOptions(cmd);
-  addCommonOptions(cmd, { json: false });
+  addCommonOptions(cmd, {
+    json: false,
+    timeout: {
+      default: 30,
+      description:
+        'seconds to connect, to wait for the response headers and between body chunks, and for IdP requests (the whole call: --max-time)',
+    },
+  });
   cmd.addHelpText(
     'after',
     `

@@ -207,12 +207,10 @@ async function cachedToken(ctx: Context, idToken: boolean): Promise<string> {
 }
 
 export async function runDecode(ctx: Context, options: DecodeOptions): Promise<number> {
-  // One round of imports, all small and free of jose: decode without --verify stays fast.
-  const [{ extractToken }, inspect, text] = await Promise.all([
-    import('../core/jwt/input.js'),
-    import('../core/jwt/inspect.js'),
-    ctx.out.json ? undefined : import('../core/jwt/report-text.js'),
-  ]);
+  // One small module, free of jose: decode without --verify stays fast.
+  const core = await import('../core/jwt/decode-core.js');
+  const { extractToken } = core;
+  const inspect = core;
   let raw: string;
   if (options.input.kind === 'argument') raw = options.input.value;
   else if (options.input.kind === 'stdin') raw = await readStdin(ctx.io.stdin, ctx.signal);
@@ -233,7 +231,7 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
   let report = inspect.inspectToken(token, inspectOptions);
   let verification: Verification | null = null;
   if (options.verify) {
-    const outcome = await verifyReport(ctx, options, token, report, inspectOptions);
+    const outcome = await verifyReport(ctx, core, options, token, report, inspectOptions);
     report = outcome.report;
     verification = outcome.verification;
   }
@@ -249,9 +247,9 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
       gateway: report.gateway,
       verification,
     });
-  } else if (text) {
+  } else {
     ctx.out.data(
-      text.renderReport(report, ctx.out.styleOut, {
+      core.renderReport(report, ctx.out.styleOut, {
         verifyRequested: options.verify,
         ...(verification ? { keySource: verification.key_source } : {}),
       }),
@@ -269,8 +267,9 @@ interface Verification {
   cause: string | null;
 }
 
-type Report = import('../core/jwt/inspect.js').Report;
-type InspectOptions = import('../core/jwt/inspect.js').InspectOptions;
+type Core = typeof import('../core/jwt/decode-core.js');
+type Report = import('../core/jwt/decode-core.js').Report;
+type InspectOptions = import('../core/jwt/decode-core.js').InspectOptions;
 
 /**
  * --verify: finds the keys (--secret, --key, --jwks-uri, --issuer or the
@@ -279,12 +278,12 @@ type InspectOptions = import('../core/jwt/inspect.js').InspectOptions;
  */
 async function verifyReport(
   ctx: Context,
+  inspect: Core,
   options: DecodeOptions,
   token: string,
   initial: Report,
   inspectOptions: InspectOptions,
 ): Promise<{ report: Report; verification: Verification }> {
-  const inspect = await import('../core/jwt/inspect.js');
   let report = initial;
   const done = (message: string, cause: string, keySource: string) => {
     inspect.applySignature(report, { ok: false, message });
@@ -324,7 +323,7 @@ async function verifyReport(
     import('../core/jwt/verify.js'),
   ]);
   let source: import('../core/jwt/keys.js').KeySource;
-  let trust: import('../core/jwt/inspect.js').Check | undefined;
+  let trust: import('../core/jwt/decode-core.js').Check | undefined;
   let jwksUri: string | null = null;
   let discoveryUrl: string | null = null;
   let fetch: import('../core/jwt/verify.js').FetchLike | undefined;

@@ -5,6 +5,7 @@
  *
  * Silent and pure: the clock is a parameter; nothing here loads jose.
  */
+import { isUtf8 } from 'node:buffer';
 import { GwError } from '../errors/index.js';
 import { isCanonicalBase64url } from './compact.js';
 import { DuplicateMemberError, parseStrictJson } from './strict-json.js';
@@ -186,12 +187,8 @@ interface JsonRead {
 }
 
 function readJsonObject(bytes: Buffer, name: 'header' | 'payload'): JsonRead {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw malformed(`the ${name} is not valid UTF-8`);
-  }
+  if (!isUtf8(bytes)) throw malformed(`the ${name} is not valid UTF-8`);
+  const text = bytes.toString('utf8');
   if (text.trim().length === 0) throw malformed(`the ${name} is empty`);
   if (jsonDepth(text) > MAX_JSON_DEPTH) {
     throw malformed(

@@ -33,7 +33,8 @@ export async function main(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const program = buildProgram(io, env, signals, result);
-  const wantsJson = argv.includes('--json');
+  // `call --json BODY` is curl's request body, not the output switch.
+  const wantsJson = argv.includes('--json') && argv[0] !== 'call';
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
   } catch (error) {

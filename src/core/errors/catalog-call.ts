@@ -14,6 +14,7 @@ export const CALL = {
   },
   ERR_CALL_OUTPUT: {
     exit: EXIT.failed,
-    summary: '`call` could not write the response to the --output file.',
+    summary:
+      '`call` could not write the response: the --output file cannot be written, or a binary body would go to a terminal.',
   },
 } as const satisfies Catalog;

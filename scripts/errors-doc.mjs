@@ -3,6 +3,7 @@
 // (run `npm run build` first). test/unit/errors-doc.test.ts fails when the two
 // disagree, so a new error code cannot land undocumented.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 
 const { CATALOG } = await import('../dist/core/errors/catalog.js');
 const file = 'docs/errors.md';
@@ -16,5 +17,6 @@ const table = ['| code | exit | when |', '|---|---:|---|', ...rows].join('\n');
 const i = text.indexOf(begin);
 const j = text.indexOf(end);
 if (i === -1 || j === -1) throw new Error(`${file} lacks the ${begin} / ${end} markers`);
-writeFileSync(file, `${text.slice(0, i + begin.length)}\n${table}\n${text.slice(j)}`);
+const next = `${text.slice(0, i + begin.length)}\n\n${table}\n\n${text.slice(j)}`;
+writeFileSync(file, await format(next, { ...(await resolveConfig(file)), filepath: file }));
 console.log(`${file}: ${rows.length} error codes`);

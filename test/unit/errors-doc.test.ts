@@ -9,7 +9,7 @@ import { ROOT } from '../helpers/cli.js';
 describe('docs/errors.md', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'errors.md'), 'utf8');
   const documented = new Map<string, { exit: number; summary: string }>();
-  for (const m of doc.matchAll(/^\| `(ERR_[A-Z0-9_]+)` \| (\d+) \| (.*) \|$/gm)) {
+  for (const m of doc.matchAll(/^\|\s*`(ERR_[A-Z0-9_]+)`\s*\|\s*(\d+)\s*\|\s*(.*?)\s*\|$/gm)) {
     documented.set(m[1]!, { exit: Number(m[2]), summary: m[3]! });
   }
 

@@ -209,8 +209,6 @@ async function cachedToken(ctx: Context, idToken: boolean): Promise<string> {
 export async function runDecode(ctx: Context, options: DecodeOptions): Promise<number> {
   // One small module, free of jose: decode without --verify stays fast.
   const core = await import('../core/jwt/decode-core.js');
-  const { extractToken } = core;
-  const inspect = core;
   let raw: string;
   if (options.input.kind === 'argument') raw = options.input.value;
   else if (options.input.kind === 'stdin') raw = await readStdin(ctx.io.stdin, ctx.signal);
@@ -218,17 +216,17 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
     raw = await readStdin(ctx.io.stdin, ctx.signal);
     if (raw.trim() === '') raw = await cachedToken(ctx, options.idToken);
   } else raw = await cachedToken(ctx, options.idToken);
-  const { token, form } = extractToken(raw, { idToken: options.idToken });
+  const { token, form } = core.extractToken(raw, { idToken: options.idToken });
   const inspectOptions = {
     now: ctx.now(),
     clockSkew: options.clockSkew,
     ...(options.issuer === undefined
       ? {}
-      : { issuer: inspect.issuerFromInput(options.issuer.trim()) }),
+      : { issuer: core.issuerFromInput(options.issuer.trim()) }),
     audiences: options.audiences,
     idToken: options.idToken,
   };
-  let report = inspect.inspectToken(token, inspectOptions);
+  let report = core.inspectToken(token, inspectOptions);
   let verification: Verification | null = null;
   if (options.verify) {
     const outcome = await verifyReport(ctx, core, options, token, report, inspectOptions);
@@ -255,7 +253,7 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
       }),
     );
   }
-  return inspect.exitCodeOf(report);
+  return core.exitCodeOf(report);
 }
 
 interface Verification {

@@ -2,10 +2,11 @@
  * `oidc-gw decode` as users run it: the built CLI (bin/oidc-gw.js) spawned
  * with arguments and stdin, asserting stdout, stderr and the exit code.
  */
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, tempHome } from '../helpers/cli.js';
+import { BIN, ROOT, runCli, tempHome } from '../helpers/cli.js';
 import { startTestIdp, type TestIdp } from '../helpers/idp.js';
 import {
   b64u,
@@ -315,5 +316,28 @@ describe('no token anywhere', () => {
       'oidc-gw: error: no cached token for profile "default", and no token given',
     );
     expect(r.stderr).toContain('hint: ');
+  });
+});
+
+describe('waiting for stdin', () => {
+  it('Ctrl-C while stdin stays open: exit 130 with one line, no hang', async () => {
+    const child = spawn(process.execPath, [BIN, 'decode', '-'], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    // Interrupt once the CLI is up and waiting (it has started reading stdin when it is alive after a moment).
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) =>
+      child.on('close', (c) => resolve(c)),
+    );
+    expect(code).toBe(130);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('oidc-gw: error: interrupted while reading the token from stdin\n');
   });
 });

@@ -22,7 +22,11 @@ export interface HttpClientOptions {
 let sharedAgent: Dispatcher | undefined;
 
 function defaultDispatcher(): Dispatcher {
-  sharedAgent ??= new EnvHttpProxyAgent();
+  // http:// URLs go to an http proxy as absolute-form requests, as curl sends them;
+  // https:// URLs are tunnelled with CONNECT.
+  sharedAgent ??= new EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<
+    typeof EnvHttpProxyAgent
+  >[0]);
   return sharedAgent;
 }
 

@@ -410,6 +410,7 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
     requiredScopes: options.requireScopes,
     maxTokenBytes: options.maxTokenSize,
     cacheSize: options.tokenCacheSize,
+    forwardClaims: options.forwardClaims,
   });
   late.verifier = verifier;
   const allowed = verifier.allowedAlgorithms();
@@ -440,7 +441,6 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
     port: options.port,
     adminPort: options.adminPort,
     verifier,
-    forwardClaims: options.forwardClaims,
     stripAuthorization: options.stripAuthorization,
     upstreamTimeoutMs: options.upstreamTimeout * 1000,
     log,

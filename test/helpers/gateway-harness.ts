@@ -80,6 +80,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     requiredScopes: options.requiredScopes ?? [],
     maxTokenBytes: options.maxTokenBytes ?? 8192,
     cacheSize: options.cacheSize ?? 1000,
+    forwardClaims: options.forwardClaims ?? [],
   });
   late.verifier = verifier;
   const gateway = await startGateway({
@@ -88,7 +89,6 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     port: 0,
     adminPort: options.adminPort,
     verifier,
-    forwardClaims: options.forwardClaims ?? [],
     stripAuthorization: options.stripAuthorization ?? false,
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 5000,
     log,

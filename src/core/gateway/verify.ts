@@ -5,10 +5,12 @@
  * the claims. Keys named inside a token (`jwk`, `jku`, `x5u`, `x5c`) are
  * never read: keys come only from the trust configured by the operator.
  */
+import { hash } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { CompactError, parseCompact, type ParsedJws } from '../jwt/compact.js';
 import { VerifiedTokenCache } from './cache.js';
 import { checkClaims, type ClaimPolicy } from './claims.js';
+import { forwardedHeaders, type ForwardClaim } from './forward.js';
 import type { RemoteKeySet } from './jwks.js';
 import { importedKey, SUPPORTED_ALGS, type KeyEntry } from './keys.js';
 import { refusal, type Refusal } from './reasons.js';
@@ -36,15 +38,27 @@ export interface VerifierOptions extends ClaimPolicy {
   readonly maxTokenBytes: number;
   /** Verified-token cache size (0: no cache). */
   readonly cacheSize: number;
+  /** `--forward-claim`: the headers are computed once per token and cached with it. */
+  readonly forwardClaims?: readonly ForwardClaim[] | undefined;
 }
 
+/**
+ * What a verified token leaves behind, and what the cache keeps: only what
+ * the gateway needs per request (the log's sub and iss, the forwarded
+ * headers), not the token's claims.
+ */
 export interface Verified {
-  readonly header: Record<string, unknown>;
-  readonly claims: Record<string, unknown>;
   readonly sub: string | undefined;
   readonly iss: string | undefined;
-  /** Free slot for the caller to memoise what it derives from the claims (forwarded headers). */
-  derived?: unknown;
+  /** The `--forward-claim` headers, flat [name, value, ...], or why they cannot be sent. */
+  readonly forward: { readonly headers: readonly string[] } | { readonly refusal: Refusal };
+}
+
+const NO_HEADERS = Object.freeze({ headers: Object.freeze([] as string[]) });
+
+/** The cache key of a token: its SHA-256 (tokens are up to --max-token-size; keys stay 43 bytes). */
+export function tokenKey(token: string): string {
+  return hash('sha256', token, 'base64url');
 }
 
 export type Outcome =
@@ -82,8 +96,8 @@ export class Verifier {
 
   /** A cached verdict for `token`, if one is still valid (synchronous: the fast path). */
   lookup(token: string, nowMs: number): Verified | undefined {
-    if (token.length > this.options.maxTokenBytes) return undefined;
-    return this.cache.get(token, nowMs);
+    if (this.options.cacheSize === 0 || token.length > this.options.maxTokenBytes) return undefined;
+    return this.cache.get(tokenKey(token), nowMs);
   }
 
   /** Every remote key set, for readiness and refresh. */
@@ -106,17 +120,18 @@ export class Verifier {
   async verify(token: string, nowMs: number): Promise<Outcome> {
     const signed = await this.verifySignature(token, { jsonPayload: true });
     if (!signed.ok) return signed;
-    const { header } = signed;
     const claims = signed.payload as Record<string, unknown>;
     const claimProblem = checkClaims(claims, nowMs, this.options);
     if (claimProblem) return fail(claimProblem);
+    const forwards = this.options.forwardClaims ?? [];
     const result: Verified = {
-      header,
-      claims,
       sub: typeof claims['sub'] === 'string' ? claims['sub'] : undefined,
       iss: typeof claims['iss'] === 'string' ? claims['iss'] : undefined,
+      forward: forwards.length === 0 ? NO_HEADERS : forwardedHeaders(claims, forwards),
     };
-    this.cache.set(token, result, (claims['exp'] as number) * 1000, nowMs);
+    if (this.options.cacheSize > 0) {
+      this.cache.set(tokenKey(token), result, (claims['exp'] as number) * 1000, nowMs);
+    }
     return { ok: true, verified: result };
   }
 

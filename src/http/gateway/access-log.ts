@@ -51,21 +51,29 @@ export class AccessLog {
     private readonly now: () => number = Date.now,
   ) {}
 
+  private isoMs = -1;
+  private isoText = '';
+
+  /** The ISO time of `ms`, computed once per millisecond (many requests share one under load). */
+  private iso(ms: number): string {
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.isoText = new Date(ms).toISOString();
+    }
+    return this.isoText;
+  }
+
   request(e: AccessEntry): void {
     const path = logPath(e.url);
     const duration = Math.round(e.durationMs * 1000) / 1000;
     if (this.format === 'json') {
-      const line: Record<string, unknown> = {
-        time: new Date(this.now()).toISOString(),
-        method: e.method,
-        path,
-        status: e.status,
-        duration_ms: duration,
-      };
-      if (e.sub !== undefined) line['sub'] = bounded(e.sub);
-      if (e.iss !== undefined) line['iss'] = bounded(e.iss);
-      if (e.reason !== undefined) line['reason'] = e.reason;
-      this.push(JSON.stringify(line));
+      // Built by hand in a fixed field order (faster than JSON.stringify of an object);
+      // every string goes through JSON.stringify, so the line is always valid JSON.
+      let line = `{"time":"${this.iso(this.now())}","method":${JSON.stringify(e.method)},"path":${JSON.stringify(path)},"status":${e.status},"duration_ms":${duration}`;
+      if (e.sub !== undefined) line += `,"sub":${JSON.stringify(bounded(e.sub))}`;
+      if (e.iss !== undefined) line += `,"iss":${JSON.stringify(bounded(e.iss))}`;
+      if (e.reason !== undefined) line += `,"reason":${JSON.stringify(e.reason)}`;
+      this.push(`${line}}`);
       return;
     }
     const s = this.style;
@@ -75,7 +83,7 @@ export class AccessLog {
         : e.status < 500
           ? s.yellow(String(e.status))
           : s.red(String(e.status));
-    let line = `${s.dim(new Date(this.now()).toISOString().slice(11, 23))} ${e.method.replace(CONTROL, '?')} ${path.replace(CONTROL, '?')} ${status} ${duration.toFixed(1)}ms`;
+    let line = `${s.dim(this.iso(this.now()).slice(11, 23))} ${e.method.replace(CONTROL, '?')} ${path.replace(CONTROL, '?')} ${status} ${duration.toFixed(1)}ms`;
     if (e.sub !== undefined) line += ` sub=${bounded(e.sub, 64)?.replace(CONTROL, '?')}`;
     if (e.iss !== undefined) line += s.dim(` iss=${bounded(e.iss, 96)?.replace(CONTROL, '?')}`);
     if (e.reason !== undefined) line += ` ${s.yellow(`reason=${e.reason}`)}`;
@@ -85,7 +93,7 @@ export class AccessLog {
   /** A line that is not about one request (keys, start, stop). */
   note(message: string, level: 'info' | 'warn' = 'info'): void {
     if (this.format === 'json') {
-      this.push(JSON.stringify({ time: new Date(this.now()).toISOString(), level, message }));
+      this.push(JSON.stringify({ time: this.iso(this.now()), level, message }));
     } else {
       this.push(level === 'warn' ? `${this.style.yellow('warning:')} ${message}` : message);
     }

@@ -21,13 +21,20 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
-/** Tokens of `Connection` header values, lower case, `-` spelling. */
-export function connectionTokens(values: readonly string[]): Set<string> {
-  const names = new Set<string>();
+/** `Connection` values that name no other header (the usual ones): nothing extra to drop. */
+const PLAIN_CONNECTION = /^\s*(keep-alive|close|upgrade)\s*$/i;
+
+/**
+ * Tokens of `Connection` header values, lower case, `-` spelling; undefined
+ * when they name only keep-alive / close / upgrade (hop-by-hop anyway).
+ */
+export function connectionTokens(values: readonly string[]): Set<string> | undefined {
+  let names: Set<string> | undefined;
   for (const value of values) {
+    if (PLAIN_CONNECTION.test(value)) continue;
     for (const part of value.split(',')) {
       const t = part.trim();
-      if (t) names.add(normalizeHeaderName(t));
+      if (t) (names ??= new Set()).add(normalizeHeaderName(t));
     }
   }
   return names;
@@ -70,7 +77,7 @@ export function upstreamHeaders(
     if (name.length === 10 && name.toLowerCase() === 'connection')
       (connection ??= []).push(rawHeaders[i + 1] as string);
   }
-  const dropped = connection ? connectionTokens(connection) : undefined;
+  const dropped = connection === undefined ? undefined : connectionTokens(connection);
   const out: string[] = [];
   let host: string | undefined;
   let forwardedFor: string | undefined;

@@ -108,6 +108,18 @@ export class GatewayMetrics {
     text +=
       '# HELP oidc_gw_ready 1 when the gateway has its keys and is not draining.\n# TYPE oidc_gw_ready gauge\n';
     text += `oidc_gw_ready ${extra.ready ? 1 : 0}\n`;
+    const memory = process.memoryUsage();
+    const gauge = (name: string, help: string, value: number) => {
+      text += `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name} ${value}\n`;
+    };
+    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', memory.rss);
+    gauge('nodejs_heap_size_total_bytes', 'V8 heap size in bytes.', memory.heapTotal);
+    gauge('nodejs_heap_size_used_bytes', 'V8 heap used in bytes.', memory.heapUsed);
+    gauge(
+      'nodejs_external_memory_bytes',
+      'Memory of C++ objects bound to JavaScript objects, in bytes.',
+      memory.external,
+    );
     return text;
   }
 }

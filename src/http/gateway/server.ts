@@ -11,13 +11,9 @@
 import http, { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { GwError } from '../../core/errors/index.js';
-import {
-  forwardedHeaders,
-  normalizeHeaderName,
-  type ForwardClaim,
-} from '../../core/gateway/forward.js';
+import { normalizeHeaderName } from '../../core/gateway/forward.js';
 import { extractBearer } from '../../core/gateway/extract.js';
 import { refusalBody, wwwAuthenticate, type Refusal } from '../../core/gateway/reasons.js';
 import type { Verified, Verifier } from '../../core/gateway/verify.js';
@@ -31,8 +27,8 @@ export interface GatewayOptions {
   readonly port: number;
   /** Serve /healthz, /readyz and /metrics on this port (loopback only). */
   readonly adminPort?: number | undefined;
+  /** The verifier; its `forwardClaims` also name the headers a client may never send. */
   readonly verifier: Verifier;
-  readonly forwardClaims: readonly ForwardClaim[];
   readonly stripAuthorization: boolean;
   /** No response headers from the upstream within this time: 504. */
   readonly upstreamTimeoutMs: number;
@@ -59,9 +55,6 @@ export interface Gateway {
   /** During shutdown: stop waiting for in-flight requests (a second Ctrl-C). */
   abortDrain(): void;
 }
-
-type Derived = { readonly headers: string[] } | { readonly refusal: Refusal };
-const NO_FORWARD: Derived = Object.freeze({ headers: [] });
 
 const JSON_TYPE = 'application/json';
 
@@ -148,9 +141,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const basePath = upstream.pathname === '/' ? '' : upstream.pathname.replace(/\/+$/, '');
   const reserved = new Set<string>([
     ...ALWAYS_RESERVED,
-    ...options.forwardClaims.map((f) => normalizeHeaderName(f.header)),
+    ...(verifier.options.forwardClaims ?? []).map((f) => normalizeHeaderName(f.header)),
   ]);
-  const forwardClaims = options.forwardClaims;
   const pool = new Pool(upstream.origin, {
     keepAliveTimeout: 10_000,
     connectTimeout: Math.min(10_000, timeoutMs),
@@ -199,170 +191,208 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   };
 
-  /** The whole life of one request; `upgradeSocket` when it came through the upgrade event. */
-  const handle = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    upgradeSocket?: Duplex,
-    head?: Buffer,
-  ): void => {
-    const started = performance.now();
-    metrics.inflight++;
-    const info: {
-      sub?: string | undefined;
-      iss?: string | undefined;
-      reason?: string | undefined;
-      status?: number;
-    } = {};
-    let finished = false;
-    const done = () => {
-      if (finished) return;
-      finished = true;
+  /**
+   * The life of one request: checks, then forwarding through undici's
+   * dispatch API (no AbortController per request: the controller undici hands
+   * over cancels the upstream call when the client goes away).
+   * `upgradeSocket` is set when the request came through the upgrade event.
+   */
+  class Exchange implements Dispatcher.DispatchHandler {
+    readonly started = performance.now();
+    sub: string | undefined;
+    iss: string | undefined;
+    reason: string | undefined;
+    status: number | undefined;
+    finished = false;
+    controller: Dispatcher.DispatchController | undefined;
+    upstreamStarted = 0;
+
+    constructor(
+      readonly req: IncomingMessage,
+      readonly res: ServerResponse,
+      readonly upgradeSocket?: Duplex,
+      readonly head?: Buffer,
+    ) {
+      metrics.inflight++;
+      res.once('close', this.done);
+      if (upgradeSocket) res.once('finish', this.done);
+    }
+
+    /** Logs and counts the request once, when its response is over (or the client left). */
+    readonly done = (): void => {
+      if (this.finished) return;
+      this.finished = true;
+      const res = this.res;
+      if (!res.writableFinished) this.controller?.abort(new Error('the client went away'));
       metrics.inflight--;
-      const status = info.status ?? (res.headersSent ? res.statusCode : 499);
+      const status = this.status ?? (res.headersSent ? res.statusCode : 499);
       const reason =
-        info.reason ??
-        (res.writableFinished || info.status !== undefined ? undefined : 'client_closed');
+        this.reason ??
+        (res.writableFinished || this.status !== undefined ? undefined : 'client_closed');
       metrics.request(status, reason);
       log.request({
-        method: req.method ?? '-',
-        url: req.url ?? '-',
+        method: this.req.method ?? '-',
+        url: this.req.url ?? '-',
         status,
-        durationMs: performance.now() - started,
-        sub: info.sub,
-        iss: info.iss,
+        durationMs: performance.now() - this.started,
+        sub: this.sub,
+        iss: this.iss,
         reason,
       });
       if (draining && metrics.inflight === 0) for (const w of drainWaiters) w();
     };
-    res.once('finish', done);
-    res.once('close', done);
 
-    const fail = (r: Refusal) => {
-      info.reason = r.reason;
-      refuse(res, r, requestHasBody(req));
-    };
-
-    try {
-      const url = req.url ?? '';
-      if (url.charCodeAt(0) !== 0x2f /* / */) {
-        info.reason = 'bad_request_target';
-        sendJson(res, 400, {
-          error: 'invalid_request',
-          error_description: 'the request target must be a path',
-        });
-        return;
+    run(): void {
+      const { req, res } = this;
+      try {
+        const url = req.url ?? '';
+        if (url.charCodeAt(0) !== 0x2f /* / */) {
+          this.reason = 'bad_request_target';
+          sendJson(res, 400, {
+            error: 'invalid_request',
+            error_description: 'the request target must be a path',
+          });
+          return;
+        }
+        const extracted = extractBearer(req.rawHeaders);
+        if ('refusal' in extracted) return this.fail(extracted.refusal);
+        const token = extracted.token;
+        const now = clock();
+        const hit = verifier.lookup(token, now);
+        if (hit) return this.forward(hit);
+        const t0 = performance.now();
+        verifier.verify(token, now).then(
+          (outcome) => {
+            metrics.verification.observe((performance.now() - t0) / 1000);
+            if (res.destroyed) return;
+            if (!outcome.ok) return this.fail(outcome.refusal);
+            this.forward(outcome.verified);
+          },
+          (error: unknown) => this.internalError(error),
+        );
+      } catch (error) {
+        this.internalError(error);
       }
-      const extracted = extractBearer(req.rawHeaders);
-      if ('refusal' in extracted) return fail(extracted.refusal);
-      const token = extracted.token;
-      const now = clock();
-      const hit = verifier.lookup(token, now);
-      if (hit) return forward(hit);
-      const t0 = performance.now();
-      verifier.verify(token, now).then(
-        (outcome) => {
-          metrics.verification.observe((performance.now() - t0) / 1000);
-          if (res.destroyed) return;
-          if (!outcome.ok) return fail(outcome.refusal);
-          forward(outcome.verified);
-        },
-        (error: unknown) => internalError(error),
-      );
-    } catch (error) {
-      internalError(error);
     }
 
-    function internalError(error: unknown): void {
-      info.reason = 'internal_error';
+    fail(r: Refusal): void {
+      this.reason = r.reason;
+      refuse(this.res, r, requestHasBody(this.req));
+    }
+
+    internalError(error: unknown): void {
+      this.reason = 'internal_error';
       log.note(`internal error: ${error instanceof Error ? error.message : String(error)}`, 'warn');
+      if (!this.res.headersSent && !this.res.destroyed) {
+        sendJson(this.res, 500, { error: 'internal_error' });
+      } else {
+        this.res.destroy();
+      }
+    }
+
+    forward(v: Verified): void {
+      const { req, res, upgradeSocket } = this;
+      this.sub = v.sub;
+      this.iss = v.iss;
+      const forwarded = v.forward;
+      if ('refusal' in forwarded) return this.fail(forwarded.refusal);
+      const up = upstreamHeaders(req.rawHeaders, {
+        reserved,
+        stripAuthorization: options.stripAuthorization,
+        clientAddress: req.socket.remoteAddress,
+        extra: forwarded.headers,
+      });
+      if (upgradeSocket && up.upgrade !== undefined) {
+        if (/(^|[\s,])websocket($|[\s,/])/i.test(up.upgrade)) {
+          return this.tunnel(up.headers, upgradeSocket, this.head ?? Buffer.alloc(0));
+        }
+        if (up.hasBody) {
+          // Node does not parse a body after an upgrade request: refuse rather than guess.
+          this.reason = 'upgrade_with_body';
+          sendJson(res, 400, {
+            error: 'invalid_request',
+            error_description: 'an Upgrade request other than WebSocket cannot carry a body',
+          });
+          return;
+        }
+      }
+      this.upstreamStarted = performance.now();
+      pool.dispatch(
+        {
+          path: basePath + (req.url as string),
+          method: req.method as string,
+          headers: up.headers,
+          body: up.hasBody ? req : null,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        this,
+      );
+    }
+
+    // undici DispatchHandler -------------------------------------------------
+
+    onRequestStart(controller: Dispatcher.DispatchController): void {
+      this.controller = controller;
+      if (this.finished) controller.abort(new Error('the client went away'));
+    }
+
+    onResponseStart(
+      _controller: Dispatcher.DispatchController,
+      statusCode: number,
+      headers: Record<string, string | string[] | undefined>,
+    ): void {
+      if (statusCode < 200) return; // 1xx: Node sends its own 100 Continue
+      metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
+      const out = downstreamHeaders(headers);
+      if (draining || this.upgradeSocket) out['connection'] = 'close';
+      this.res.writeHead(statusCode, out);
+    }
+
+    onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+      if (!this.res.write(chunk)) {
+        controller.pause();
+        this.res.once('drain', () => controller.resume());
+      }
+    }
+
+    onResponseEnd(): void {
+      this.res.end();
+    }
+
+    onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+      const res = this.res;
+      if (this.finished) return; // the client went away: nothing to answer
+      const failure = upstreamFailure(error);
+      this.reason = failure.reason;
       if (!res.headersSent && !res.destroyed) {
-        sendJson(res, 500, { error: 'internal_error' });
+        this.status = failure.status;
+        sendJson(res, failure.status, {
+          error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway',
+        });
       } else {
         res.destroy();
       }
     }
 
-    function forward(v: Verified): void {
-      let derived = v.derived as Derived | undefined;
-      if (derived === undefined) {
-        derived =
-          forwardClaims.length === 0 ? NO_FORWARD : forwardedHeaders(v.claims, forwardClaims);
-        v.derived = derived;
-      }
-      info.sub = v.sub;
-      info.iss = v.iss;
-      if ('refusal' in derived) return fail(derived.refusal);
-      const up = upstreamHeaders(req.rawHeaders, {
-        reserved,
-        stripAuthorization: options.stripAuthorization,
-        clientAddress: req.socket.remoteAddress,
-        extra: derived.headers,
-      });
-      if (
-        upgradeSocket &&
-        up.upgrade !== undefined &&
-        /(^|[\s,])websocket($|[\s,/])/i.test(up.upgrade)
-      ) {
-        return tunnel(up.headers, upgradeSocket, head ?? Buffer.alloc(0));
-      }
-      const controller = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) controller.abort();
-      });
-      const t0 = performance.now();
-      pool.stream(
-        {
-          path: basePath + (req.url as string),
-          method: req.method as string,
-          headers: up.headers,
-          body: up.hasBody && !upgradeSocket ? req : null,
-          signal: controller.signal,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        ({ statusCode, headers }) => {
-          metrics.upstream.observe((performance.now() - t0) / 1000);
-          const out = downstreamHeaders(headers as Record<string, string | string[] | undefined>);
-          if (draining || upgradeSocket) out['connection'] = 'close';
-          res.writeHead(statusCode, out);
-          return res;
-        },
-        (error) => {
-          if (!error) return;
-          if (controller.signal.aborted) return; // the client went away
-          const failure = upstreamFailure(error);
-          info.reason = failure.reason;
-          if (!res.headersSent && !res.destroyed) {
-            info.status = failure.status;
-            sendJson(res, failure.status, {
-              error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway',
-            });
-          } else {
-            res.destroy();
-          }
-        },
-      );
-    }
-
-    function tunnel(headers: string[], socket: Duplex, first: Buffer): void {
+    tunnel(headers: string[], socket: Duplex, first: Buffer): void {
       const controller = new AbortController();
       socket.once('close', () => controller.abort());
       socket.on('error', () => {});
       pool
         .upgrade({
-          path: basePath + (req.url as string),
-          method: req.method as string,
+          path: basePath + (this.req.url as string),
+          method: this.req.method as string,
           headers,
           protocol: 'websocket',
           signal: controller.signal,
         })
         .then(
           ({ headers: upHeaders, socket: upSocket }) => {
-            info.status = 101;
+            this.status = 101;
             if (socket.destroyed) {
               upSocket.destroy();
-              done();
+              this.done();
               return;
             }
             let headText = 'HTTP/1.1 101 Switching Protocols\r\n';
@@ -385,30 +415,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             socket.on('close', close);
             socket.pipe(upSocket);
             upSocket.pipe(socket);
-            done();
+            this.done();
           },
           (error: unknown) => {
             if (controller.signal.aborted) {
-              done();
+              this.done();
               return;
             }
             const failure =
               (error as { message?: unknown }).message === 'bad upgrade'
                 ? { status: 502 as const, reason: 'upgrade_refused' }
                 : upstreamFailure(error);
-            info.status = failure.status;
-            info.reason = failure.reason;
+            this.status = failure.status;
+            this.reason = failure.reason;
             writeRaw(
               socket,
               failure.status,
               { 'content-type': JSON_TYPE, 'cache-control': 'no-store' },
               jsonBody({ error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway' }),
             );
-            done();
+            this.done();
           },
         );
     }
-  };
+  }
 
   const server = http.createServer(
     {
@@ -418,7 +448,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       keepAliveTimeout: 5_000,
       noDelay: true,
     },
-    (req, res) => handle(req, res),
+    (req, res) => new Exchange(req, res).run(),
   );
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -437,7 +467,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     // A body after an upgrade request is not parsed by Node: refuse to guess.
     const upgradeHead = head;
-    handle(req, res, socket, upgradeHead);
+    new Exchange(req, res, socket, upgradeHead).run();
   });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {

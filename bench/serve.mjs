@@ -1,0 +1,356 @@
+#!/usr/bin/env node
+// `npm run bench:serve`: throughput and latency of `oidc-gw serve` against
+// the same upstream and the same RS256 token as
+//   1. the upstream directly,
+//   2. a plain node:http + undici proxy with no auth (bench/plain-proxy.mjs),
+//   3. express + express-jwt + jwks-rsa + http-proxy-middleware (bench/express-stack.mjs),
+//   4. `oidc-gw serve` (the built CLI, logging JSON lines to a file),
+// then the distinct-token case (a different valid token on every request, so
+// the verified-token cache never helps) for serve and express, and the RSS of
+// serve after 100,000 requests over 10,000 distinct valid tokens.
+// Every target runs alone (one proxy process at a time), with a warm-up
+// before each measured run. autocannon runs in this process.
+// Usage: node bench/serve.mjs [--duration S] [--warmup S] [--connections N]
+//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 12000 10000 100000)
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BENCH = join(ROOT, 'bench');
+const BIN = join(ROOT, 'bin', 'oidc-gw.js');
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const DURATION = arg('--duration', 10);
+const WARMUP = arg('--warmup', 3);
+const CONNECTIONS = arg('--connections', 50);
+// More than serve's default cache (10,000 entries, oldest out first): cycling
+// through them, every request misses the cache.
+const DISTINCT = arg('--distinct', 12_000);
+const RSS_TOKENS = Math.min(DISTINCT, arg('--rss-tokens', 10_000));
+const RSS_REQUESTS = arg('--rss-requests', 100_000);
+const AUDIENCE = 'https://api.bench.test/';
+
+const work = mkdtempSync(join(os.tmpdir(), 'oidc-gw-bench-serve-'));
+const children = new Set();
+const env = {
+  ...process.env,
+  NO_COLOR: '1',
+  HOME: work,
+  XDG_CONFIG_HOME: join(work, 'c'),
+  XDG_CACHE_HOME: join(work, 'k'),
+};
+for (const k of Object.keys(env))
+  if (k.startsWith('OIDC_GW_') || /^(HTTPS?|ALL|NO)_PROXY$/i.test(k)) delete env[k];
+
+function log(message) {
+  process.stderr.write(`${message}\n`);
+}
+
+function cleanup() {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+// --- keys, issuer (discovery + JWKS), tokens ---------------------------------
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
+const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench-k1', alg: 'RS256', use: 'sig' };
+const idp = http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  if (req.url === '/.well-known/openid-configuration') {
+    res.end(
+      JSON.stringify({
+        issuer,
+        jwks_uri: `${issuer}/jwks`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+      }),
+    );
+  } else if (req.url === '/jwks') {
+    res.end(JSON.stringify({ keys: [jwk] }));
+  } else {
+    res.statusCode = 404;
+    res.end('{}');
+  }
+});
+await new Promise((r) => idp.listen(0, '127.0.0.1', r));
+const issuer = `http://127.0.0.1:${idp.address().port}`;
+idp.unref();
+
+async function mint(count) {
+  const workers = Math.max(1, Math.min(2, os.cpus().length));
+  const per = Math.ceil(count / workers);
+  const parts = await Promise.all(
+    Array.from(
+      { length: workers },
+      (_, w) =>
+        new Promise((resolvePart, reject) => {
+          const worker = new Worker(join(BENCH, 'mint-worker.mjs'), {
+            workerData: {
+              pem,
+              kid: jwk.kid,
+              iss: issuer,
+              aud: AUDIENCE,
+              from: w * per,
+              count: Math.min(per, count - w * per),
+            },
+          });
+          worker.once('message', resolvePart);
+          worker.once('error', reject);
+        }),
+    ),
+  );
+  return parts.flat();
+}
+
+// --- processes ---------------------------------------------------------------
+function startChild(script, args) {
+  return new Promise((resolveChild, reject) => {
+    const child = spawn(process.execPath, [join(BENCH, script), ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolveChild({ child, url: `http://127.0.0.1:${m[1]}` });
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
+  });
+}
+
+async function startServe(args, extraEnv = {}) {
+  const logFile = join(work, `serve-${Date.now()}.log`);
+  const fd = openSync(logFile, 'w');
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', '0', '--log-format', 'json', ...args],
+    {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', 'ignore', fd],
+    },
+  );
+  closeSync(fd);
+  children.add(child);
+  for (let i = 0; i < 300; i++) {
+    const m = /listening on (http:\/\/[^\s"]+)/.exec(readFileSync(logFile, 'utf8'));
+    if (m) return { child, url: m[1], logFile };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`oidc-gw serve did not start: ${readFileSync(logFile, 'utf8')}`);
+}
+
+function stop(child) {
+  return new Promise((resolveStop) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolveStop();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 12_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolveStop();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+// --- load ----------------------------------------------------------------------
+function cannon(url, options) {
+  return new Promise((resolveRun, reject) => {
+    const instance = autocannon(
+      { url: `${url}/api/items`, connections: CONNECTIONS, ...options },
+      (error, result) => (error ? reject(error) : resolveRun(result)),
+    );
+    autocannon.track(instance, {
+      renderProgressBar: false,
+      renderResultsTable: false,
+      renderLatencyTable: false,
+    });
+  });
+}
+
+function tokenRequests(tokens) {
+  if (typeof tokens === 'string') return { headers: { authorization: `Bearer ${tokens}` } };
+  let next = 0;
+  return {
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => ({
+          ...req,
+          headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` },
+        }),
+      },
+    ],
+  };
+}
+
+async function measure(name, url, tokens) {
+  log(`${name}: warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections`);
+  await cannon(url, { duration: WARMUP, ...tokenRequests(tokens) });
+  const r = await cannon(url, { duration: DURATION, ...tokenRequests(tokens) });
+  const row = {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+  };
+  log(
+    `  ${Math.round(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}, errors ${row.errors}`,
+  );
+  return row;
+}
+
+// --- run ---------------------------------------------------------------------
+const started = Date.now();
+const load0 = os.loadavg();
+log(
+  `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`,
+);
+log(`minting ${DISTINCT} distinct RS256 tokens...`);
+const distinct = await mint(DISTINCT);
+const token = distinct[0];
+
+const upstream = await startChild('upstream.mjs', []);
+const rows = [];
+rows.push(await measure('upstream directly', upstream.url, token));
+
+const plain = await startChild('plain-proxy.mjs', [upstream.url]);
+rows.push(await measure('plain node:http + undici proxy (no auth)', plain.url, token));
+await stop(plain.child);
+
+const expressStack = await startChild('express-stack.mjs', [
+  upstream.url,
+  `${issuer}/jwks`,
+  issuer,
+  AUDIENCE,
+]);
+rows.push(
+  await measure(
+    'express + express-jwt + jwks-rsa + http-proxy-middleware',
+    expressStack.url,
+    token,
+  ),
+);
+const expressDistinct = await measure(
+  'express stack, a different token on every request',
+  expressStack.url,
+  distinct,
+);
+await stop(expressStack.child);
+
+const serveArgs = ['--upstream', upstream.url, '--issuer', issuer, '--audience', AUDIENCE];
+let serve = await startServe(serveArgs);
+rows.push(await measure('oidc-gw serve', serve.url, token));
+const serveDistinct = await measure(
+  'oidc-gw serve, a different token on every request',
+  serve.url,
+  distinct,
+);
+await stop(serve.child);
+const logLines = readFileSync(serve.logFile, 'utf8')
+  .split('\n')
+  .filter((l) => l.includes('"status"')).length;
+rows.push(expressDistinct, serveDistinct);
+
+async function rss(name, start) {
+  log(`RSS: ${name}: ${RSS_REQUESTS} requests over ${RSS_TOKENS} distinct tokens, fresh process`);
+  const target = await start();
+  const before = rssMiB(target.child.pid);
+  const run = await cannon(target.url, {
+    amount: RSS_REQUESTS,
+    ...tokenRequests(distinct.slice(0, RSS_TOKENS)),
+  });
+  const after = rssMiB(target.child.pid);
+  await stop(target.child);
+  log(
+    `  RSS ${before.toFixed(1)} MiB at start, ${after.toFixed(1)} MiB after; ${Math.round(run.requests.average)} req/s, non-2xx ${run.non2xx}, errors ${run.errors}`,
+  );
+  return {
+    name,
+    before,
+    after,
+    rps: run.requests.average,
+    non2xx: run.non2xx,
+    errors: run.errors + run.timeouts,
+  };
+}
+const rssRows = [];
+rssRows.push(await rss('oidc-gw serve', () => startServe(serveArgs)));
+rssRows.push(
+  await rss('oidc-gw serve, NODE_OPTIONS=--max-semi-space-size=4', () =>
+    startServe(serveArgs, { NODE_OPTIONS: '--max-semi-space-size=4' }),
+  ),
+);
+rssRows.push(
+  await rss('plain node:http + undici proxy (no auth)', () =>
+    startChild('plain-proxy.mjs', [upstream.url]),
+  ),
+);
+await stop(upstream.child);
+const load1 = os.loadavg();
+
+// --- report --------------------------------------------------------------------
+const by = (name) => rows.find((r) => r.name === name);
+const plainRow = by('plain node:http + undici proxy (no auth)');
+const expressRow = by('express + express-jwt + jwks-rsa + http-proxy-middleware');
+const serveRow = by('oidc-gw serve');
+const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+const lines = [];
+lines.push(`| target | req/s | p50 (ms) | p99 (ms) | requests | non-2xx | errors |`);
+lines.push(`|---|---:|---:|---:|---:|---:|---:|`);
+for (const r of rows)
+  lines.push(
+    `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.requests} | ${r.non2xx} | ${r.errors} |`,
+  );
+lines.push('');
+lines.push(`| ratio | value | target |`);
+lines.push(`|---|---:|---|`);
+lines.push(`| serve / plain proxy (req/s) | ${fmt(serveRow.rps / plainRow.rps, 2)} | >= 0.9 |`);
+lines.push(`| serve / express stack (req/s) | ${fmt(serveRow.rps / expressRow.rps, 2)} | >= 5 |`);
+lines.push(`| serve p99 - plain proxy p99 (ms) | ${fmt(serveRow.p99 - plainRow.p99, 2)} | <= 1 |`);
+lines.push(
+  `| serve, distinct tokens / plain proxy (req/s) | ${fmt(serveDistinct.rps / plainRow.rps, 2)} | >= 0.5 |`,
+);
+lines.push(
+  `| serve, distinct tokens / express, distinct tokens (req/s) | ${fmt(serveDistinct.rps / expressDistinct.rps, 2)} | |`,
+);
+lines.push('');
+lines.push(
+  `| RSS, ${RSS_REQUESTS} requests over ${RSS_TOKENS} distinct tokens | at start (MiB) | after (MiB) | req/s | non-2xx | errors |`,
+);
+lines.push(`|---|---:|---:|---:|---:|---:|`);
+for (const r of rssRows)
+  lines.push(
+    `| ${r.name} | ${fmt(r.before, 1)} | ${fmt(r.after, 1)} | ${fmt(r.rps)} | ${r.non2xx} | ${r.errors} |`,
+  );
+lines.push('');
+lines.push(
+  `${DURATION} s per target after a ${WARMUP} s warm-up, ${CONNECTIONS} connections, autocannon ${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version} in the benchmark process; ` +
+    `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load0.map((l) => l.toFixed(1)).join('/')} at start, ${load1.map((l) => l.toFixed(1)).join('/')} at end; ` +
+    `serve wrote ${logLines} request log lines (JSON, to a file); total ${Math.round((Date.now() - started) / 1000)} s.`,
+);
+process.stdout.write(`${lines.join('\n')}\n`);
+process.exit(0);

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions, Io } from '../context.js';
 import type { CommandHost } from '../commands/host.js';
 import { register as registerLogin } from '../commands/login.js';
@@ -15,6 +15,95 @@ import { createContext, type Signals } from './context.js';
 import { renderError } from './render-error.js';
 
 export const VERSION = '0.1.0';
+
+interface CommandEntry {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly args?: string;
+  readonly description: string;
+  readonly register: (program: Command, host: CommandHost) => void;
+}
+
+/**
+ * Every command, in `--help` order. The description and arguments must match
+ * what the command's module registers (test/e2e/help.test.ts checks it).
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'login',
+    aliases: [],
+    description: 'log in in the browser (authorization code + PKCE) or with --device',
+    register: registerLogin,
+  },
+  {
+    name: 'logout',
+    aliases: [],
+    description: 'revoke and forget the cached tokens of the profile',
+    register: registerLogout,
+  },
+  {
+    name: 'token',
+    aliases: [],
+    description: 'get, refresh or print tokens (client credentials, code exchange, refresh, cache)',
+    register: registerToken,
+  },
+  {
+    name: 'decode',
+    aliases: [],
+    args: '[token]',
+    description: 'inspect a JWT: header, claims, and what a gateway will check',
+    register: registerDecode,
+  },
+  {
+    name: 'serve',
+    aliases: ['proxy'],
+    description: 'run a local verifying gateway in front of an upstream (alias: proxy)',
+    register: registerServe,
+  },
+  {
+    name: 'call',
+    aliases: [],
+    args: '<url>',
+    description: 'curl with the bearer token attached, and a diagnosis on 401/403',
+    register: registerCall,
+  },
+  {
+    name: 'discover',
+    aliases: [],
+    args: '[issuer]',
+    description:
+      'fetch and summarise the metadata of an issuer (OpenID Connect discovery, RFC 8414 fallback)',
+    register: registerDiscover,
+  },
+  {
+    name: 'config',
+    aliases: [],
+    description: 'manage profiles in the config file',
+    register: registerConfig,
+  },
+  {
+    name: 'idp',
+    aliases: [],
+    description: 'run a local OpenID provider for development and offline tests',
+    register: registerIdp,
+  },
+  {
+    name: 'demo',
+    aliases: [],
+    description: 'run the whole chain on this machine: IdP, gateway, token, calls',
+    register: registerDemo,
+  },
+];
+
+/** The command named on the command line (`help NAME` names NAME), if any. */
+export function commandInArgv(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const first = words[0];
+  if (first === 'help') return words[1];
+  if (first === undefined) return undefined;
+  // Options of the program itself come before the command; anything after is the command's.
+  return first;
+}
 
 export interface RunResult {
   exitCode: number;
@@ -37,6 +126,7 @@ function globalsFrom(opts: Record<string, unknown>): GlobalOptions {
  * action imports what it needs when it runs.
  */
 export function buildProgram(
+  argv: readonly string[],
   io: Io,
   env: Readonly<Record<string, string | undefined>>,
   signals: Signals,
@@ -86,19 +176,21 @@ export function buildProgram(
     },
   };
 
-  for (const register of [
-    registerLogin,
-    registerLogout,
-    registerToken,
-    registerDecode,
-    registerServe,
-    registerCall,
-    registerDiscover,
-    registerConfig,
-    registerIdp,
-    registerDemo,
-  ]) {
-    register(program, host);
+  // Registering every command's options costs more start-up time than the
+  // rest of the CLI together (commander parses each flag spec), so only the
+  // command being run is registered in full; the others are listed by name
+  // and description for `--help`, suggestions and `help COMMAND`.
+  const wanted = commandInArgv(argv);
+  for (const entry of COMMANDS) {
+    if (wanted === entry.name || entry.aliases.includes(wanted ?? '')) {
+      entry.register(program, host);
+    } else {
+      const placeholder = program.command(entry.name).description(entry.description);
+      if (entry.args) placeholder.arguments(entry.args);
+      for (const alias of entry.aliases) placeholder.alias(alias);
+      // Listed as "NAME [options]" like the real command.
+      if (entry.name !== 'config') placeholder.addOption(new Option('--placeholder').hideHelp());
+    }
   }
   return program;
 }

@@ -5,6 +5,7 @@
 // oidc-provider, Inquirer, open) stay external and load only when used.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 const BUNDLED = new Set(['commander', 'chalk']);
 const outdir = 'dist/bundle';
@@ -20,8 +21,7 @@ await build({
   target: 'node20.19',
   sourcemap: false,
   legalComments: 'none',
-  minifyWhitespace: true,
-  minifySyntax: true,
+  minify: true,
   logLevel: 'warning',
   chunkNames: 'chunks/[name]-[hash]',
   // ESM output that contains bundled CommonJS (commander) needs a require().
@@ -29,6 +29,22 @@ await build({
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
   plugins: [
+    {
+      // commander loads node:child_process (with net and dgram) at start only for
+      // git-style executable subcommands, which oidc-gw does not use: load it on use.
+      name: 'commander-lazy-child-process',
+      setup(b) {
+        b.onLoad({ filter: /commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+          const source = await readFile(args.path, 'utf8');
+          const eager = "const childProcess = require('node:child_process');";
+          if (!source.includes(eager))
+            throw new Error('commander changed: review the lazy child_process patch');
+          const lazy =
+            "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };";
+          return { contents: source.replace(eager, lazy), loader: 'js' };
+        });
+      },
+    },
     {
       name: 'external-heavy-deps',
       setup(b) {

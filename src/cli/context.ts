@@ -11,14 +11,18 @@ export interface Signals {
 
 /** A prompter over Inquirer, loaded only when a prompt is really shown. */
 export function createPrompter(io: Io): Prompter {
-  const canPrompt = Boolean(io.stdin.isTTY && io.stderr.isTTY);
+  // Asked only when a prompt is needed: touching stdin costs start-up time.
+  let canPromptValue: boolean | undefined;
+  const canPromptNow = () => (canPromptValue ??= Boolean(io.stdin.isTTY && io.stderr.isTTY));
   const ensure = () => {
-    if (!canPrompt)
+    if (!canPromptNow())
       throw new GwError('ERR_MISSING_SETTING', 'cannot prompt: stdin is not a terminal');
   };
-  const opts = { output: io.stderr, input: io.stdin };
+  const opts = () => ({ output: io.stderr, input: io.stdin });
   return {
-    canPrompt,
+    get canPrompt() {
+      return canPromptNow();
+    },
     async input(message, options = {}) {
       ensure();
       const { input } = await import('@inquirer/prompts');
@@ -28,25 +32,25 @@ export function createPrompter(io: Io): Prompter {
           ...(options.default === undefined ? {} : { default: options.default }),
           ...(options.validate ? { validate: options.validate } : {}),
         },
-        opts,
+        opts(),
       );
     },
     async password(message) {
       ensure();
       const { password } = await import('@inquirer/prompts');
-      return password({ message, mask: '*' }, opts);
+      return password({ message, mask: '*' }, opts());
     },
     async confirm(message, defaultValue = false) {
       ensure();
       const { confirm } = await import('@inquirer/prompts');
-      return confirm({ message, default: defaultValue }, opts);
+      return confirm({ message, default: defaultValue }, opts());
     },
     async select(message, choices) {
       ensure();
       const { select } = await import('@inquirer/prompts');
       return select(
         { message, choices: choices.map((c) => ({ value: c.value, name: c.name ?? c.value })) },
-        opts,
+        opts(),
       );
     },
   };

@@ -13,5 +13,12 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+// stdin is opened only when a command reads it (opening it costs start-up time).
+const io: Io = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  get stdin() {
+    return process.stdin;
+  },
+};
 process.exitCode = await main(process.argv.slice(2), io, process.env);

@@ -32,7 +32,7 @@ export async function main(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const program = buildProgram(argv, io, env, signals, result);
+  const program = await buildProgram(argv, io, env, signals, result);
   // `call --json BODY` is curl's request body, not the output switch.
   const wantsJson = argv.includes('--json') && argv[0] !== 'call';
   try {

@@ -1,16 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions, Io } from '../context.js';
 import type { CommandHost } from '../commands/host.js';
-import { register as registerLogin } from '../commands/login.js';
-import { register as registerLogout } from '../commands/logout.js';
-import { register as registerToken } from '../commands/token.js';
-import { register as registerDecode } from '../commands/decode.js';
-import { register as registerServe } from '../commands/serve.js';
-import { register as registerCall } from '../commands/call.js';
-import { register as registerDiscover } from '../commands/discover.js';
-import { register as registerConfig } from '../commands/config.js';
-import { register as registerIdp } from '../commands/idp.js';
-import { register as registerDemo } from '../commands/demo.js';
 import { createContext, type Signals } from './context.js';
 import { renderError } from './render-error.js';
 
@@ -21,7 +11,8 @@ interface CommandEntry {
   readonly aliases: readonly string[];
   readonly args?: string;
   readonly description: string;
-  readonly register: (program: Command, host: CommandHost) => void;
+  /** The command's module, imported only when the command is run. */
+  readonly load: () => Promise<{ register: (program: Command, host: CommandHost) => void }>;
 }
 
 /**
@@ -33,39 +24,39 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'login',
     aliases: [],
     description: 'log in in the browser (authorization code + PKCE) or with --device',
-    register: registerLogin,
+    load: () => import('../commands/login.js'),
   },
   {
     name: 'logout',
     aliases: [],
     description: 'revoke and forget the cached tokens of the profile',
-    register: registerLogout,
+    load: () => import('../commands/logout.js'),
   },
   {
     name: 'token',
     aliases: [],
     description: 'get, refresh or print tokens (client credentials, code exchange, refresh, cache)',
-    register: registerToken,
+    load: () => import('../commands/token.js'),
   },
   {
     name: 'decode',
     aliases: [],
     args: '[token]',
     description: 'inspect a JWT: header, claims, and what a gateway will check',
-    register: registerDecode,
+    load: () => import('../commands/decode.js'),
   },
   {
     name: 'serve',
     aliases: ['proxy'],
     description: 'run a local verifying gateway in front of an upstream (alias: proxy)',
-    register: registerServe,
+    load: () => import('../commands/serve.js'),
   },
   {
     name: 'call',
     aliases: [],
     args: '<url>',
     description: 'curl with the bearer token attached, and a diagnosis on 401/403',
-    register: registerCall,
+    load: () => import('../commands/call.js'),
   },
   {
     name: 'discover',
@@ -73,25 +64,25 @@ export const COMMANDS: readonly CommandEntry[] = [
     args: '[issuer]',
     description:
       'fetch and summarise the metadata of an issuer (OpenID Connect discovery, RFC 8414 fallback)',
-    register: registerDiscover,
+    load: () => import('../commands/discover.js'),
   },
   {
     name: 'config',
     aliases: [],
     description: 'manage profiles in the config file',
-    register: registerConfig,
+    load: () => import('../commands/config.js'),
   },
   {
     name: 'idp',
     aliases: [],
     description: 'run a local OpenID provider for development and offline tests',
-    register: registerIdp,
+    load: () => import('../commands/idp.js'),
   },
   {
     name: 'demo',
     aliases: [],
     description: 'run the whole chain on this machine: IdP, gateway, token, calls',
-    register: registerDemo,
+    load: () => import('../commands/demo.js'),
   },
 ];
 
@@ -125,13 +116,13 @@ function globalsFrom(opts: Record<string, unknown>): GlobalOptions {
  * Builds the commander program. Command modules are small (flags only); each
  * action imports what it needs when it runs.
  */
-export function buildProgram(
+export async function buildProgram(
   argv: readonly string[],
   io: Io,
   env: Readonly<Record<string, string | undefined>>,
   signals: Signals,
   result: RunResult,
-): Command {
+): Promise<Command> {
   const program = new Command('oidc-gw');
   program
     .description(
@@ -183,7 +174,7 @@ export function buildProgram(
   const wanted = commandInArgv(argv);
   for (const entry of COMMANDS) {
     if (wanted === entry.name || entry.aliases.includes(wanted ?? '')) {
-      entry.register(program, host);
+      (await entry.load()).register(program, host);
     } else {
       const placeholder = program.command(entry.name).description(entry.description);
       if (entry.args) placeholder.arguments(entry.args);

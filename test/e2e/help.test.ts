@@ -53,11 +53,11 @@ describe('--help', () => {
     }
   });
 
-  it('the start-up listing of each command matches what its module registers', () => {
+  it('the start-up listing of each command matches what its module registers', async () => {
     const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
     const signals = { controller: new AbortController(), handlers: new Set<() => void>() };
     for (const entry of COMMANDS) {
-      const program = buildProgram([entry.name], io, {}, signals, { exitCode: 0 });
+      const program = await buildProgram([entry.name], io, {}, signals, { exitCode: 0 });
       const real = program.commands.find((c) => c.name() === entry.name);
       expect(real?.description(), entry.name).toBe(entry.description);
       expect(real?.aliases(), entry.name).toEqual(entry.aliases);

@@ -8,10 +8,11 @@
 // then the distinct-token case (a different valid token on every request, so
 // the verified-token cache never helps) for serve and express, and the RSS of
 // serve after 100,000 requests over 10,000 distinct valid tokens.
-// Every target runs alone (one proxy process at a time), with a warm-up
-// before each measured run. autocannon runs in this process.
-// Usage: node bench/serve.mjs [--duration S] [--warmup S] [--connections N]
-//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 12000 10000 100000)
+// All targets run at once and are measured one at a time, in interleaved
+// rounds (medians reported), after a warm-up each; the RSS runs use fresh
+// processes, one at a time. autocannon runs in this process.
+// Usage: node bench/serve.mjs [--duration S] [--warmup S] [--connections N] [--rounds N]
+//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 3 12000 10000 100000)
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
@@ -32,6 +33,7 @@ const arg = (name, fallback) => {
 const DURATION = arg('--duration', 10);
 const WARMUP = arg('--warmup', 3);
 const CONNECTIONS = arg('--connections', 50);
+const ROUNDS = arg('--rounds', 3);
 // More than serve's default cache (10,000 entries, oldest out first): cycling
 // through them, every request misses the cache.
 const DISTINCT = arg('--distinct', 12_000);
@@ -188,16 +190,23 @@ function cannon(url, options) {
   });
 }
 
+// One cursor per token list for the whole run, so that later rounds continue
+// where earlier ones stopped (cycling more tokens than the cache holds).
+const cursors = new Map();
 function tokenRequests(tokens) {
   if (typeof tokens === 'string') return { headers: { authorization: `Bearer ${tokens}` } };
-  let next = 0;
+  if (!cursors.has(tokens)) cursors.set(tokens, { next: 0 });
+  const cursor = cursors.get(tokens);
   return {
     requests: [
       {
         method: 'GET',
         setupRequest: (req) => ({
           ...req,
-          headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` },
+          headers: {
+            ...req.headers,
+            authorization: `Bearer ${tokens[cursor.next++ % tokens.length]}`,
+          },
         }),
       },
     ],
@@ -205,8 +214,6 @@ function tokenRequests(tokens) {
 }
 
 async function measure(name, url, tokens) {
-  log(`${name}: warm-up ${WARMUP} s, then ${DURATION} s at ${CONNECTIONS} connections`);
-  await cannon(url, { duration: WARMUP, ...tokenRequests(tokens) });
   const r = await cannon(url, { duration: DURATION, ...tokenRequests(tokens) });
   const row = {
     name,
@@ -218,10 +225,16 @@ async function measure(name, url, tokens) {
     errors: r.errors + r.timeouts,
   };
   log(
-    `  ${Math.round(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}, errors ${row.errors}`,
+    `  ${name}: ${Math.round(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}, errors ${row.errors}`,
   );
   return row;
 }
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 
 // --- run ---------------------------------------------------------------------
 const started = Date.now();
@@ -233,47 +246,69 @@ log(`minting ${DISTINCT} distinct RS256 tokens...`);
 const distinct = await mint(DISTINCT);
 const token = distinct[0];
 
+// All targets run at once (idle when not measured) and the rounds interleave
+// them, so that load from other processes on a shared machine falls on all
+// targets alike. Each figure is the median over the rounds.
 const upstream = await startChild('upstream.mjs', []);
-const rows = [];
-rows.push(await measure('upstream directly', upstream.url, token));
-
 const plain = await startChild('plain-proxy.mjs', [upstream.url]);
-rows.push(await measure('plain node:http + undici proxy (no auth)', plain.url, token));
-await stop(plain.child);
-
 const expressStack = await startChild('express-stack.mjs', [
   upstream.url,
   `${issuer}/jwks`,
   issuer,
   AUDIENCE,
 ]);
-rows.push(
-  await measure(
-    'express + express-jwt + jwks-rsa + http-proxy-middleware',
-    expressStack.url,
-    token,
-  ),
-);
-const expressDistinct = await measure(
-  'express stack, a different token on every request',
-  expressStack.url,
-  distinct,
-);
-await stop(expressStack.child);
-
 const serveArgs = ['--upstream', upstream.url, '--issuer', issuer, '--audience', AUDIENCE];
-let serve = await startServe(serveArgs);
-rows.push(await measure('oidc-gw serve', serve.url, token));
-const serveDistinct = await measure(
-  'oidc-gw serve, a different token on every request',
-  serve.url,
-  distinct,
-);
+const serve = await startServe(serveArgs);
+const targets = [
+  { name: 'upstream directly', url: upstream.url, tokens: token },
+  { name: 'plain node:http + undici proxy (no auth)', url: plain.url, tokens: token },
+  {
+    name: 'express + express-jwt + jwks-rsa + http-proxy-middleware',
+    url: expressStack.url,
+    tokens: token,
+  },
+  { name: 'oidc-gw serve', url: serve.url, tokens: token },
+  {
+    name: 'express stack, a different token on every request',
+    url: expressStack.url,
+    tokens: distinct,
+  },
+  { name: 'oidc-gw serve, a different token on every request', url: serve.url, tokens: distinct },
+];
+for (const t of targets) {
+  log(`warm-up ${WARMUP} s: ${t.name}`);
+  await cannon(t.url, { duration: WARMUP, ...tokenRequests(t.tokens) });
+}
+const runs = new Map(targets.map((t) => [t.name, []]));
+for (let round = 1; round <= ROUNDS; round++) {
+  log(`round ${round} of ${ROUNDS}: ${DURATION} s per target at ${CONNECTIONS} connections`);
+  for (const t of targets) runs.get(t.name).push(await measure(t.name, t.url, t.tokens));
+}
+const rows = targets.map((t) => {
+  const rs = runs.get(t.name);
+  return {
+    name: t.name,
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    rounds: rs.map((r) => Math.round(r.rps)),
+    requests: rs.reduce((n, r) => n + r.requests, 0),
+    non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+  };
+});
 await stop(serve.child);
 const logLines = readFileSync(serve.logFile, 'utf8')
   .split('\n')
   .filter((l) => l.includes('"status"')).length;
-rows.push(expressDistinct, serveDistinct);
+await stop(plain.child);
+await stop(expressStack.child);
+const serveDistinct = rows.find(
+  (r) => r.name === 'oidc-gw serve, a different token on every request',
+);
+const expressDistinct = rows.find(
+  (r) => r.name === 'express stack, a different token on every request',
+);
 
 async function rss(name, start) {
   log(`RSS: ${name}: ${RSS_REQUESTS} requests over ${RSS_TOKENS} distinct tokens, fresh process`);
@@ -319,11 +354,13 @@ const expressRow = by('express + express-jwt + jwks-rsa + http-proxy-middleware'
 const serveRow = by('oidc-gw serve');
 const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 const lines = [];
-lines.push(`| target | req/s | p50 (ms) | p99 (ms) | requests | non-2xx | errors |`);
-lines.push(`|---|---:|---:|---:|---:|---:|---:|`);
+lines.push(
+  `| target | req/s (median) | p50 (ms) | p99 (ms) | req/s per round | requests | non-2xx | errors |`,
+);
+lines.push(`|---|---:|---:|---:|---|---:|---:|---:|`);
 for (const r of rows)
   lines.push(
-    `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.requests} | ${r.non2xx} | ${r.errors} |`,
+    `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.rounds.join(', ')} | ${r.requests} | ${r.non2xx} | ${r.errors} |`,
   );
 lines.push('');
 lines.push(`| ratio | value | target |`);
@@ -348,7 +385,7 @@ for (const r of rssRows)
   );
 lines.push('');
 lines.push(
-  `${DURATION} s per target after a ${WARMUP} s warm-up, ${CONNECTIONS} connections, autocannon ${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version} in the benchmark process; ` +
+  `${ROUNDS} interleaved rounds of ${DURATION} s per target after a ${WARMUP} s warm-up, medians shown, ${CONNECTIONS} connections, autocannon ${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version} in the benchmark process; ` +
     `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load0.map((l) => l.toFixed(1)).join('/')} at start, ${load1.map((l) => l.toFixed(1)).join('/')} at end; ` +
     `serve wrote ${logLines} request log lines (JSON, to a file); total ${Math.round((Date.now() - started) / 1000)} s.`,
 );

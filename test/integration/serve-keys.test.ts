@@ -77,6 +77,27 @@ async function flood(gw: TestGateway, iss: string, tag: string): Promise<number[
   }
 }
 
+describe('discovery', () => {
+  test('--issuer also takes the full .well-known URL; iss is compared with the metadata issuer', async () => {
+    const k1 = await makeKey('ES256', 'k1');
+    const upstream = await startUpstream();
+    cleanups.push(() => upstream.close());
+    const jwks = await startJwksServer({ keys: [k1.publicJwk] });
+    cleanups.push(() => jwks.close());
+    const gw = await startTestGateway({
+      upstream: upstream.url,
+      issuers: [`${jwks.issuer}/.well-known/openid-configuration`],
+      audiences: ['api'],
+    });
+    cleanups.push(() => gw.close());
+    expect(
+      (await status(gw, await sign(k1, claims({ iss: jwks.issuer, aud: 'api' })))).status,
+    ).toBe(200);
+    const wrong = await status(gw, await sign(k1, claims({ iss: `${jwks.issuer}/`, aud: 'api' })));
+    expect(wrong.body).toEqual({ error: 'invalid_token', error_description: 'issuer not allowed' });
+  });
+});
+
 describe('unknown kid', () => {
   test('1,000 concurrent tokens with unknown kids: at most one JWKS fetch, shared', async () => {
     const { jwks, gw, upstream, clock } = await setup();

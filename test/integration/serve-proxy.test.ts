@@ -296,6 +296,45 @@ describe('upstream failures', () => {
     }
   });
 
+  test('an upstream answer that cannot be relayed (bad status line, invalid header byte): 502, no crash', async () => {
+    const net = await import('node:net');
+    const answers = [
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad: a\x7fb\r\n\r\nok',
+      'HTTP/1.1 2000 Nope\r\nContent-Length: 0\r\n\r\n',
+      'garbage\r\n\r\n',
+    ];
+    let next = 0;
+    const raw = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end(answers[next++ % answers.length], 'latin1'));
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const bad = await startTestGateway({
+      upstream: `http://127.0.0.1:${(raw.address() as { port: number }).port}`,
+      jwksUris: [jwks.jwksUri],
+      audiences: ['api'],
+    });
+    try {
+      for (let i = 0; i < answers.length; i++) {
+        const r = await request(`${bad.url}/x`, { headers: auth() });
+        expect(r.statusCode).toBe(502);
+        expect(await r.body.json()).toEqual({ error: 'bad_gateway' });
+      }
+      expect(
+        bad
+          .logs()
+          .filter((l) => 'status' in l)
+          .map((l) => l['reason']),
+      ).toEqual(['upstream_bad_response', 'upstream_bad_response', 'upstream_bad_response']);
+      const health = await request(`${gw.url}/still-up`, { headers: auth() });
+      await health.body.text();
+      expect(health.statusCode).toBe(200);
+    } finally {
+      await bad.close();
+      await new Promise<void>((r) => raw.close(() => r()));
+    }
+  });
+
   test('a client that goes away cancels the upstream request', async () => {
     upstream.delayMs = 1500;
     const aborted = upstream.aborted;

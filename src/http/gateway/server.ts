@@ -71,6 +71,15 @@ function upstreamFailure(error: unknown): { status: 502 | 504; reason: string } 
   ) {
     return { status: 504, reason: 'upstream_timeout' };
   }
+  // The upstream answered, but not with valid HTTP/1.1 (undici's parser refused it).
+  const name = (error as { name?: unknown } | undefined)?.name;
+  if (
+    name === 'HTTPParserError' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    (typeof code === 'string' && code.startsWith('HPE_'))
+  ) {
+    return { status: 502, reason: 'upstream_bad_response' };
+  }
   return { status: 502, reason: 'upstream_unreachable' };
 }
 
@@ -338,7 +347,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     onResponseStart(
-      _controller: Dispatcher.DispatchController,
+      controller: Dispatcher.DispatchController,
       statusCode: number,
       headers: Record<string, string | string[] | undefined>,
     ): void {
@@ -346,10 +355,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
       const out = downstreamHeaders(headers);
       if (draining || this.upgradeSocket) out['connection'] = 'close';
-      this.res.writeHead(statusCode, out);
+      try {
+        this.res.writeHead(statusCode, out);
+      } catch {
+        // A status or header Node will not send (an invalid character, say): the
+        // upstream's answer cannot be relayed as is.
+        this.reason = 'upstream_bad_response';
+        this.status = 502;
+        controller.abort(new Error('the upstream response cannot be relayed'));
+        if (!this.res.headersSent) sendJson(this.res, 502, { error: 'bad_gateway' });
+      }
     }
 
     onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+      if (this.reason === 'upstream_bad_response') return;
       if (!this.res.write(chunk)) {
         controller.pause();
         this.res.once('drain', () => controller.resume());
@@ -357,12 +376,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     onResponseEnd(): void {
-      this.res.end();
+      if (this.reason !== 'upstream_bad_response') this.res.end();
     }
 
     onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
       const res = this.res;
-      if (this.finished) return; // the client went away: nothing to answer
+      if (this.finished || this.reason === 'upstream_bad_response') return; // answered already, or nobody to answer
       const failure = upstreamFailure(error);
       this.reason = failure.reason;
       if (!res.headersSent && !res.destroyed) {

@@ -13,7 +13,10 @@ export default tseslint.config(
     files: ['**/*.ts'],
     plugins: { 'import-x': importX, n },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'n/no-process-exit': 'error',
     },
   },
@@ -28,7 +31,12 @@ export default tseslint.config(
         'error',
         {
           zones: [
-            { target: './src/core', from: './src', except: ['./core'], message: 'core imports only itself, openid-client and jose' },
+            {
+              target: './src/core',
+              from: './src',
+              except: ['./core'],
+              message: 'core imports only itself, openid-client and jose',
+            },
             { target: './src/http', from: ['./src/cli', './src/commands'] },
             { target: './src/config', from: ['./src/cli', './src/commands'] },
             { target: './src/output', from: ['./src/cli', './src/commands'] },
@@ -56,7 +64,10 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**', 'src/config/**'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'read settings through config/' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'read settings through config/' },
+      ],
     },
   },
   {

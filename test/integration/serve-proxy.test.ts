@@ -132,6 +132,12 @@ describe('forwarding', () => {
     );
     expect(res.status).toBe(400);
     expect(upstream.requests.length).toBe(before);
+    expect(
+      gw
+        .logs()
+        .filter((l) => 'status' in l)
+        .pop(),
+    ).toMatchObject({ status: 400, reason: 'bad_http' });
   });
 
   test('large bodies stream both ways', async () => {
@@ -306,7 +312,9 @@ describe('upstream failures', () => {
     let next = 0;
     const raw = net.createServer((socket) => {
       socket.on('error', () => {});
-      socket.once('data', () => socket.end(answers[next++ % answers.length], 'latin1'));
+      socket.once('data', () =>
+        socket.end(Buffer.from(answers[next++ % answers.length]!, 'latin1')),
+      );
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
     const bad = await startTestGateway({

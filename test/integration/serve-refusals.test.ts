@@ -1016,6 +1016,11 @@ describe('Upgrade requests', () => {
     );
     expect(res.status).toBe(405);
     expect(upstream.requests.length).toBe(before);
+    expect(lastLog(gw)).toMatchObject({
+      method: 'CONNECT',
+      status: 405,
+      reason: 'connect_not_allowed',
+    });
   });
 
   test('an absolute-form request target is refused', async () => {

@@ -496,7 +496,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     const status = tooLarge ? 431 : 400;
-    metrics.request(status, tooLarge ? 'headers_too_large' : 'bad_http');
+    const reason = tooLarge ? 'headers_too_large' : 'bad_http';
+    metrics.request(status, reason);
+    // Node could not parse the request: there is no method or path to log.
+    log.request({ method: '-', url: '-', status, durationMs: 0, reason });
     writeRaw(
       socket,
       status,
@@ -511,6 +514,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => {});
     metrics.request(405, 'connect_not_allowed');
+    log.request({
+      method: 'CONNECT',
+      url: '-',
+      status: 405,
+      durationMs: 0,
+      reason: 'connect_not_allowed',
+    });
     writeRaw(socket, 405, { 'content-type': JSON_TYPE }, jsonBody({ error: 'method_not_allowed' }));
   });
 

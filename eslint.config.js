@@ -1,9 +1,7 @@
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
 import n from 'eslint-plugin-n';
-import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
@@ -11,7 +9,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
-    plugins: { 'import-x': importX, n },
+    plugins: { n },
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',
@@ -21,27 +19,43 @@ export default tseslint.config(
     },
   },
   {
-    // The rule of dependencies (ARCHITECTURE.md): cli -> commands -> {http, config, output} -> core.
-    files: ['src/**/*.ts'],
-    settings: {
-      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
-    },
+    // The rule of dependencies (docs/architecture.md):
+    // cli -> commands -> services -> {http, config, output, idp} -> core.
+    files: ['src/commands/**/*.ts'],
     rules: {
-      'import-x/no-restricted-paths': [
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/cli/*'], message: 'commands never import cli/' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/services/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
         'error',
         {
-          zones: [
+          patterns: [
             {
-              target: './src/core',
-              from: './src',
-              except: ['./core'],
-              message: 'core imports only itself, openid-client and jose',
+              group: ['**/cli/*', '**/commands/*'],
+              message: 'services sit below cli/ and commands/',
             },
-            { target: './src/http', from: ['./src/cli', './src/commands'] },
-            { target: './src/config', from: ['./src/cli', './src/commands'] },
-            { target: './src/output', from: ['./src/cli', './src/commands'] },
-            { target: './src/idp', from: ['./src/cli', './src/commands'] },
-            { target: './src/services', from: ['./src/cli', './src/commands'] },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/http/**/*.ts', 'src/config/**/*.ts', 'src/output/**/*.ts', 'src/idp/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/cli/*', '**/commands/*', '**/services/*'],
+              message: 'http, config, output and idp sit below services/',
+            },
           ],
         },
       ],
@@ -55,7 +69,35 @@ export default tseslint.config(
       'no-restricted-globals': ['error', 'process'],
       'no-restricted-imports': [
         'error',
-        { patterns: ['node:process', 'chalk', '@inquirer/*', 'undici', 'commander', 'open'] },
+        {
+          patterns: [
+            {
+              group: [
+                'node:process',
+                'chalk',
+                '@inquirer/*',
+                'undici',
+                'commander',
+                'open',
+                'oidc-provider',
+              ],
+              message: 'the core is silent and imports only openid-client, jose and itself',
+            },
+            {
+              group: [
+                '**/cli/*',
+                '**/commands/*',
+                '**/services/*',
+                '**/config/*',
+                '**/http/*',
+                '**/output/*',
+                '**/idp/*',
+                '**/context.js',
+              ],
+              message: 'core imports only itself, openid-client and jose',
+            },
+          ],
+        },
       ],
     },
   },

@@ -1,6 +1,6 @@
 import process from 'node:process';
 import type { Context, GlobalOptions, Io, Prompter } from '../context.js';
-import { createOutput } from '../output/output.js';
+import { createOutput, loadColors, wantsColor } from '../output/output.js';
 import { GwError } from '../core/errors/index.js';
 
 export interface Signals {
@@ -56,12 +56,13 @@ export function createPrompter(io: Io): Prompter {
   };
 }
 
-export function createContext(
+export async function createContext(
   io: Io,
   env: Readonly<Record<string, string | undefined>>,
   globals: GlobalOptions,
   signals: Signals,
-): Context {
+): Promise<Context> {
+  if (wantsColor(io, { noColor: globals.noColor, env })) await loadColors();
   return {
     io,
     env,

@@ -2,7 +2,6 @@ import process from 'node:process';
 import { CommanderError } from 'commander';
 import type { Io } from '../context.js';
 import { buildProgram, type RunResult } from './program.js';
-import { renderError } from './render-error.js';
 import type { Signals } from './context.js';
 
 /**
@@ -46,7 +45,8 @@ export async function main(
     ) {
       result.exitCode = 0;
     } else {
-      result.exitCode = renderError(io, error, {
+      const { renderError } = await import('./render-error.js');
+      result.exitCode = await renderError(io, error, {
         json: wantsJson,
         debug: argv.includes('--verbose') || argv.includes('-v') || env['OIDC_GW_DEBUG'] === '1',
         noColor: argv.includes('--no-color'),

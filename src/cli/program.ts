@@ -1,8 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { GlobalOptions, Io } from '../context.js';
 import type { CommandHost } from '../commands/host.js';
-import { createContext, type Signals } from './context.js';
-import { renderError } from './render-error.js';
+import type { Signals } from './context.js';
 
 export const VERSION = '0.1.0';
 
@@ -151,12 +150,17 @@ export async function buildProgram(
         const opts = command.opts();
         const args = raw.slice(0, -2);
         const globals = globalsFrom(opts);
-        const ctx = createContext(io, env, globals, signals);
+        // Loaded here, not at start-up: `--help` needs neither.
+        const [{ createContext }, { renderError }] = await Promise.all([
+          import('./context.js'),
+          import('./render-error.js'),
+        ]);
+        const ctx = await createContext(io, env, globals, signals);
         try {
           const code = await action(ctx, args, opts);
           result.exitCode = typeof code === 'number' ? code : 0;
         } catch (error) {
-          result.exitCode = renderError(io, error, {
+          result.exitCode = await renderError(io, error, {
             json: globals.json,
             debug: globals.verbose || env['OIDC_GW_DEBUG'] === '1',
             noColor: globals.noColor,

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { EXIT, GwError, isGwError, type ExitCode } from '../core/errors/index.js';
 import type { Io } from '../context.js';
-import { createOutput } from '../output/output.js';
+import { createOutput, loadColors, wantsColor } from '../output/output.js';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -41,7 +41,12 @@ export interface RenderOptions {
 }
 
 /** `oidc-gw: error: MESSAGE` (+ `hint: ...`) on stderr; with --json also `{"error": {...}}` on stdout. */
-export function renderError(io: Io, error: unknown, options: RenderOptions): ExitCode {
+export async function renderError(
+  io: Io,
+  error: unknown,
+  options: RenderOptions,
+): Promise<ExitCode> {
+  if (wantsColor(io, options)) await loadColors();
   const out = createOutput(io, {
     json: options.json,
     verbose: false,

@@ -1,4 +1,4 @@
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 import type { Io, Output, Stream } from '../context.js';
 
 export interface ColorOptions {
@@ -33,9 +33,32 @@ export interface OutputOptions extends ColorOptions {
   readonly verbose: boolean;
 }
 
+/** A chalk look-alike that leaves text as it is: used when colour is off, so chalk need not load. */
+const plain: ChalkInstance = new Proxy(function plainStyle() {}, {
+  get: (_target, property) => (property === 'level' ? 0 : plain),
+  apply: (_target, _this, args: unknown[]) => args.join(' '),
+}) as unknown as ChalkInstance;
+
+let ChalkClass: (typeof import('chalk'))['Chalk'] | undefined;
+
+/** Loads chalk; call before createOutput when a stream may get colour (cheap start-up otherwise). */
+export async function loadColors(): Promise<void> {
+  ChalkClass ??= (await import('chalk')).Chalk;
+}
+
+/** Whether stdout or stderr would get colour, i.e. whether loadColors() is needed. */
+export function wantsColor(io: Io, options: ColorOptions): boolean {
+  return colorLevel(io.stderr, options) > 0 || colorLevel(io.stdout, options) > 0;
+}
+
+function styleFor(level: 0 | 1 | 2 | 3): ChalkInstance {
+  // Without loadColors() (tests, or colour off) text stays plain.
+  return level === 0 || !ChalkClass ? plain : new ChalkClass({ level });
+}
+
 export function createOutput(io: Io, options: OutputOptions): Output {
-  const style: ChalkInstance = new Chalk({ level: colorLevel(io.stderr, options) });
-  const styleOut: ChalkInstance = new Chalk({ level: colorLevel(io.stdout, options) });
+  const style: ChalkInstance = styleFor(colorLevel(io.stderr, options));
+  const styleOut: ChalkInstance = styleFor(colorLevel(io.stdout, options));
   const line = (text: string) => io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
   return {
     json: options.json,

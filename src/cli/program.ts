@@ -150,16 +150,14 @@ export async function buildProgram(
         const opts = command.opts();
         const args = raw.slice(0, -2);
         const globals = globalsFrom(opts);
-        // Loaded here, not at start-up: `--help` needs neither.
-        const [{ createContext }, { renderError }] = await Promise.all([
-          import('./context.js'),
-          import('./render-error.js'),
-        ]);
+        // Loaded here, not at start-up: `--help` does not need it.
+        const { createContext } = await import('./context.js');
         const ctx = await createContext(io, env, globals, signals);
         try {
           const code = await action(ctx, args, opts);
           result.exitCode = typeof code === 'number' ? code : 0;
         } catch (error) {
+          const { renderError } = await import('./render-error.js');
           result.exitCode = await renderError(io, error, {
             json: globals.json,
             debug: globals.verbose || env['OIDC_GW_DEBUG'] === '1',

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -18,9 +17,17 @@ export async function ensurePrivateDir(dir: string): Promise<{ private: boolean 
  * same directory, flushed, then renamed over the target. Readers see the old
  * content or the new, never a half-written file.
  */
+let counter = 0;
+
+/** A name no other writer uses: pid, time and a counter (exclusivity comes from O_EXCL). */
+function tempSuffix(): string {
+  counter = (counter + 1) % 1_000_000;
+  return `${process.pid}.${process.hrtime.bigint().toString(36)}.${counter}`;
+}
+
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   await ensurePrivateDir(dirname(file));
-  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${file}.${tempSuffix()}.tmp`;
   const handle = await open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(data, 'utf8');

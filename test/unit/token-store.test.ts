@@ -140,3 +140,14 @@ describe('TokenStore', () => {
     }, 60_000);
   });
 });
+
+describe('cache file names', () => {
+  it('are stable, spread, and never a wrong entry on a shared name', async () => {
+    const { fileDigest } = await import('../../src/config/token-store.js');
+    expect(fileDigest('abc')).toMatch(/^[0-9a-f]{32}$/);
+    expect(fileDigest('abc')).toBe(fileDigest('abc'));
+    const names = new Set(Array.from({ length: 5000 }, (_, i) => fileDigest(`key-${i}`)));
+    expect(names.size).toBe(5000);
+    expect(fileDigest('é')).not.toBe(fileDigest('e'));
+  });
+});

@@ -102,13 +102,7 @@ export async function resolveSettings(
   const configPath = configFilePath(env, globals.config);
   const config = preloaded ?? (await loadConfig(configPath));
   const profileName = globals.profile || env['OIDC_GW_PROFILE'] || 'default';
-  const explicitProfile = Boolean(globals.profile || env['OIDC_GW_PROFILE']);
   const profile: Profile | undefined = config.profiles[profileName];
-  if (!profile && explicitProfile && profileName !== 'default') {
-    throw new GwError('ERR_CONFIG_INVALID', `profile "${profileName}" is not in ${configPath}`, {
-      hint: `create it with \`oidc-gw config set --profile ${profileName} issuer URL\`, or see \`oidc-gw config list\``,
-    });
-  }
   const p = profile ?? {};
   const sources: Partial<Record<SettingName, Source>> = {};
   const pick = (name: SettingName, flag: unknown, profileValue: unknown): string | undefined => {

@@ -78,9 +78,18 @@ describe('settings precedence: flag > environment > profile > default', () => {
     });
     expect(s.issuer).toBe('https://work/');
     expect(s.profile).toBe('work');
-    await expect(
-      resolveSettings({ opts: {}, env: {}, globals: globals({ config: file, profile: 'nope' }) }),
-    ).rejects.toThrow(/profile "nope" is not in/);
+    // A profile that is not in the file is empty: its tokens are cached under its name.
+    const empty = await resolveSettings({
+      opts: { issuer: 'https://x/' },
+      env: {},
+      globals: globals({ config: file, profile: 'nope' }),
+    });
+    expect([empty.profile, empty.profileExists, empty.issuer, empty.clientId]).toEqual([
+      'nope',
+      false,
+      'https://x/',
+      undefined,
+    ]);
   });
 
   it('uses XDG paths by default and OIDC_GW_CACHE_DIR for the cache', () => {

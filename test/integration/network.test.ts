@@ -64,6 +64,19 @@ describe('network settings', () => {
     expect(proxied).toEqual([]);
   });
 
+  it('`call` goes through HTTP_PROXY too, as curl does', async () => {
+    proxied.length = 0;
+    const r = await runCli(
+      ['call', `${idp.issuer}/.well-known/openid-configuration`, '--no-auth', '-s'],
+      {
+        env: { ...home.env, HTTP_PROXY: proxyUrl, http_proxy: proxyUrl },
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).issuer).toBe(idp.issuer);
+    expect(proxied).toEqual([`${idp.issuer}/.well-known/openid-configuration`]);
+  });
+
   it('gives up after --timeout seconds with exit 3, naming the URL', async () => {
     const silent = await listen(createServer(() => {})); // accepts, never answers
     const started = Date.now();

@@ -21,6 +21,8 @@ export function createCallDispatcher(options: CallDispatcherOptions): Dispatcher
   const ms = Math.max(1, Math.round(options.timeoutSeconds * 1000));
   const tls = options.insecure ? { rejectUnauthorized: false } : {};
   return new EnvHttpProxyAgent({
+    // http:// URLs go to an http proxy in absolute form, as curl sends them (no CONNECT).
+    proxyTunnel: false,
     headersTimeout: ms,
     bodyTimeout: ms,
     connect: { timeout: ms, ...tls },

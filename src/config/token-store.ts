@@ -11,7 +11,7 @@
  * - `cc-<sha256>.json`: client-credentials tokens keyed by everything that
  *   changes the token (issuer, client, auth, scope, audience, resource, params).
  */
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GwError } from '../core/errors/index.js';
 import { isTokenSet, type TokenSet } from '../core/token-set.js';
@@ -87,6 +87,8 @@ export interface TokenStoreOptions {
   /** Called with a message when a cache file is corrupt and ignored. */
   onWarning?: (message: string) => void;
 }
+
+let lockCounter = 0;
 
 export class TokenStore {
   constructor(
@@ -233,12 +235,14 @@ export class TokenStore {
     const staleMs = opts.staleMs ?? 60_000;
     await ensurePrivateDir(this.dir);
     const lock = join(this.dir, `${slug(name)}.lock`);
+    // What this holder writes into the lock, so that it only ever removes its own.
+    const owner = `${process.pid} ${process.hrtime.bigint().toString(36)} ${++lockCounter}\n`;
     const deadline = Date.now() + waitMs;
     let delay = 20;
     for (;;) {
       try {
         const handle = await open(lock, 'wx', 0o600);
-        await handle.writeFile(`${process.pid}\n`);
+        await handle.writeFile(owner);
         await handle.close();
         break;
       } catch (error) {
@@ -246,11 +250,15 @@ export class TokenStore {
         try {
           const info = await stat(lock);
           if (Date.now() - info.mtimeMs > staleMs) {
-            await rm(lock, { force: true });
+            // Break a stale lock atomically: of several waiters, only the one whose
+            // rename succeeds removes it; the others see ENOENT and try again.
+            const stale = `${lock}.stale.${process.pid}.${lockCounter}`;
+            await rename(lock, stale);
+            await rm(stale, { force: true });
             continue;
           }
         } catch {
-          continue; // removed meanwhile: try again at once
+          continue; // removed or renamed meanwhile: try again at once
         }
         if (Date.now() > deadline) {
           throw new GwError(
@@ -265,10 +273,25 @@ export class TokenStore {
         delay = Math.min(delay * 2, 250);
       }
     }
+    // Keep the lock fresh while the work runs, so a slow IdP never makes it look stale.
+    const keepAlive = setInterval(
+      () => {
+        const now = new Date();
+        utimes(lock, now, now).catch(() => {});
+      },
+      Math.max(1000, Math.floor(staleMs / 3)),
+    );
+    keepAlive.unref();
     try {
       return await fn();
     } finally {
-      await rm(lock, { force: true });
+      clearInterval(keepAlive);
+      // Remove the lock only if it is still ours (never another holder's).
+      try {
+        if ((await readFile(lock, 'utf8')) === owner) await rm(lock, { force: true });
+      } catch {
+        /* already gone */
+      }
     }
   }
 }

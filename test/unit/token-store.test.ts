@@ -1,5 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -106,6 +115,34 @@ describe('TokenStore', () => {
     writeFileSync(join(dir, 'y.lock'), '99999\n');
     const result = await store.withLock('y', async () => 'ran', { staleMs: 0, waitMs: 2000 });
     expect(result).toBe('ran');
+  });
+
+  it('breaks a stale lock for one waiter only, and never removes a lock that is not its own', async () => {
+    const dir = tmp();
+    const store = new TokenStore(dir);
+    await store.withLock('z', async () => undefined); // creates the directory
+    const lock = join(dir, 'z.lock');
+    writeFileSync(lock, '99999 crashed\n');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    let inside = 0;
+    let overlapped = false;
+    const work = async () => {
+      inside++;
+      if (inside > 1) overlapped = true;
+      await new Promise((r) => setTimeout(r, 40));
+      inside--;
+    };
+    await Promise.all(
+      [1, 2, 3].map(() => store.withLock('z', work, { staleMs: 60_000, waitMs: 5000 })),
+    );
+    expect(overlapped).toBe(false);
+    expect(existsSync(lock)).toBe(false);
+    // A holder whose lock was taken over (replaced) leaves the new owner's lock in place.
+    await store.withLock('z', async () => {
+      writeFileSync(lock, 'someone else\n');
+    });
+    expect(readFileSync(lock, 'utf8')).toBe('someone else\n');
   });
 
   describe('ten processes writing at once', () => {

@@ -42,7 +42,12 @@ export function encodeClaimValue(
   let text: string;
   if (typeof value === 'string') text = value;
   else if (typeof value === 'number') text = String(value);
-  else text = JSON.stringify(value);
+  else {
+    // Functions, symbols and the like have no JSON form: nothing to forward.
+    const json: unknown = JSON.stringify(value);
+    if (typeof json !== 'string') return undefined;
+    text = json;
+  }
   if (PRINTABLE_ASCII.test(text)) return { value: text };
   if (CONTROL.test(text)) return { refusal: refusal('forward_claim_invalid') };
   // Printable ASCII stays as is; everything else is UTF-8 percent-encoded.
@@ -69,7 +74,8 @@ export function forwardedHeaders(
 ): { headers: string[] } | { refusal: Refusal } {
   const headers: string[] = [];
   for (const f of forwards) {
-    const encoded = encodeClaimValue(claims[f.claim]);
+    // Own members only: `constructor` or `__proto__` are not claims of the token.
+    const encoded = encodeClaimValue(Object.hasOwn(claims, f.claim) ? claims[f.claim] : undefined);
     if (encoded === undefined) continue;
     if ('refusal' in encoded) {
       return {

@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GwError } from '../core/errors/index.js';
+import { escapeHtml } from '../output/html.js';
 
 export const DEFAULT_CALLBACK_PATH = '/callback';
 /** Ignored requests reported to the terminal, at most. */
@@ -297,10 +298,6 @@ export function renderPage(page: Page): string {
   </body>
 </html>
 `;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function send(

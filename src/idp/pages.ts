@@ -4,6 +4,7 @@
  * Content-Security-Policy that allows only the one inline stylesheet.
  */
 import { createHash } from 'node:crypto';
+import { escapeHtml } from '../output/html.js';
 
 const STYLE = `
 :root{color-scheme:light dark;--bg:#f4f5f7;--card:#fff;--fg:#1d2129;--muted:#5f6b7a;--line:#d5d9e0;--accent:#2f5bd3;--accent-fg:#fff;--err-bg:#fdecec;--err-fg:#a4161a}
@@ -45,9 +46,7 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'X-Frame-Options': 'DENY',
 };
 
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+export { escapeHtml };
 
 function layout(title: string, body: string): string {
   return `<!doctype html>

@@ -1,28 +1,11 @@
 import { CommanderError } from 'commander';
 import { EXIT, GwError, isGwError, type ExitCode } from '../core/errors/index.js';
+import { findCauseCode, isNetworkErrorCode } from '../core/errors/causes.js';
 import type { Io } from '../context.js';
 import { createOutput, loadColors, wantsColor } from '../output/output.js';
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-]);
-
-function findCode(error: unknown, depth = 0): string | undefined {
-  if (depth > 5 || error === null || typeof error !== 'object') return undefined;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-  return findCode((error as { cause?: unknown }).cause, depth + 1);
+function findCode(error: unknown): string | undefined {
+  return findCauseCode(error, isNetworkErrorCode);
 }
 
 /** One place that maps errors to exit codes (ARCHITECTURE.md, "Errors and exit codes"). */

@@ -3,6 +3,7 @@
  * GwError, keeping their codes (as `details.cause_code`).
  */
 import { GwError, isGwError } from './errors/index.js';
+import { causeChain } from './errors/causes.js';
 
 interface OAuthErrorLike {
   error?: unknown;
@@ -13,10 +14,9 @@ interface OAuthErrorLike {
   message?: unknown;
 }
 
-function findGwError(error: unknown, depth = 0): GwError | undefined {
-  if (isGwError(error)) return error;
-  if (depth > 6 || error === null || typeof error !== 'object') return undefined;
-  return findGwError((error as OAuthErrorLike).cause, depth + 1);
+function findGwError(error: unknown): GwError | undefined {
+  for (const e of causeChain(error)) if (isGwError(e)) return e;
+  return undefined;
 }
 
 const NETWORK =

@@ -6,6 +6,7 @@
  */
 import { EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { GwError } from '../core/errors/index.js';
+import { findCauseCode, isNetworkErrorCode, TLS_ERROR_CODE } from '../core/errors/causes.js';
 import type { FetchLike } from '../core/issuer.js';
 import { redactBody, redactHeader, redactUrl } from '../output/redact.js';
 
@@ -30,34 +31,8 @@ function defaultDispatcher(): Dispatcher {
   return sharedAgent;
 }
 
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ETIMEDOUT',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
 function causeCode(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && NET_CODES.has(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return findCauseCode(error, isNetworkErrorCode);
 }
 
 export function toNetworkError(
@@ -83,7 +58,7 @@ export function toNetworkError(
           : code;
     return new GwError('ERR_NETWORK', `cannot reach ${url}: ${what}`, {
       cause: error,
-      hint: code.includes('CERT')
+      hint: TLS_ERROR_CODE.test(code)
         ? 'the TLS certificate is not trusted (NODE_EXTRA_CA_CERTS adds a CA)'
         : 'check the URL and that the server is running',
     });

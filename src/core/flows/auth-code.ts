@@ -10,6 +10,7 @@ import type { Client } from '../client.js';
 import { GwError } from '../errors/index.js';
 import { wrapOAuthError } from '../oauth-errors.js';
 import { toTokenSet, type Grant, type TokenResponseLike, type TokenSet } from '../token-set.js';
+import { causeChain } from '../errors/causes.js';
 
 /** The default scopes, each sent only when the IdP lists it in scopes_supported (openid always). */
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
@@ -240,11 +241,9 @@ export async function completeAuthorization(
 
 function messages(error: unknown): string {
   const parts: string[] = [];
-  let e: unknown = error;
-  for (let i = 0; i < 4 && e && typeof e === 'object'; i++) {
+  for (const e of causeChain(error, 4)) {
     const m = (e as { message?: unknown }).message;
     if (typeof m === 'string') parts.push(m);
-    e = (e as { cause?: unknown }).cause;
   }
   return parts.join(' | ');
 }

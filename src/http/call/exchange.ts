@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { GwError } from '../../core/errors/index.js';
+import { findCauseCode, TLS_ERROR_CODE } from '../../core/errors/causes.js';
 import { toNetworkError } from '../client.js';
 
 export interface CallDispatcherOptions {
@@ -189,14 +190,6 @@ export function callFailure(error: unknown, context: FailureContext): unknown {
   return error; // not a network failure: a bug, shown as one
 }
 
-const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/;
-
 function tlsCode(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && TLS_CODES.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return findCauseCode(error, (code) => TLS_ERROR_CODE.test(code));
 }

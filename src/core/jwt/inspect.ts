@@ -480,6 +480,18 @@ function encodingCheck(names: readonly string[], segments: readonly Segment[]): 
   };
 }
 
+/** The --issuer / --audience checks, failed, for a token whose claims cannot be read. */
+function unreadableClaimChecks(options: InspectOptions, why: string): Check[] {
+  const checks: Check[] = [];
+  if (options.issuer !== undefined) {
+    checks.push({ name: 'iss', status: 'fail', message: `cannot compare the issuer: ${why}` });
+  }
+  if (options.audiences && options.audiences.length > 0) {
+    checks.push({ name: 'aud', status: 'fail', message: `cannot compare the audience: ${why}` });
+  }
+  return checks;
+}
+
 function opaqueReport(token: string, options: InspectOptions): Report {
   const checks: Check[] = [
     {
@@ -488,20 +500,7 @@ function opaqueReport(token: string, options: InspectOptions): Report {
       message: `not a JWT: an opaque token (${token.length} characters) that only its issuer can read; inspect it with the issuer's introspection endpoint (RFC 7662)`,
     },
   ];
-  if (options.issuer !== undefined) {
-    checks.push({
-      name: 'iss',
-      status: 'fail',
-      message: 'cannot compare the issuer: an opaque token carries no claims',
-    });
-  }
-  if (options.audiences && options.audiences.length > 0) {
-    checks.push({
-      name: 'aud',
-      status: 'fail',
-      message: 'cannot compare the audience: an opaque token carries no claims',
-    });
-  }
+  checks.push(...unreadableClaimChecks(options, 'an opaque token carries no claims'));
   return {
     kind: 'opaque',
     header: null,
@@ -550,20 +549,7 @@ export function inspectToken(token: string, options: InspectOptions): Report {
       status: 'warn',
       message: `an encrypted JWE (alg ${alg}, enc ${enc}): its claims cannot be read without the recipient's private key`,
     });
-    if (options.issuer !== undefined) {
-      checks.push({
-        name: 'iss',
-        status: 'fail',
-        message: 'cannot compare the issuer: the claims are encrypted',
-      });
-    }
-    if (options.audiences && options.audiences.length > 0) {
-      checks.push({
-        name: 'aud',
-        status: 'fail',
-        message: 'cannot compare the audience: the claims are encrypted',
-      });
-    }
+    checks.push(...unreadableClaimChecks(options, 'the claims are encrypted'));
     return {
       kind: 'JWE',
       header: header.value,

@@ -37,7 +37,26 @@ export function baseEnv(home: string): Record<string, string> {
   return env;
 }
 
-export function runCli(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+/** Like runCli, but stdout is kept as bytes (binary bodies). */
+export interface RunBytesResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export async function runCli(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const r = await runCliBytes(args, options);
+  return { ...r, stdout: r.stdout.toString() };
+}
+
+export function runCliBytes(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunBytesResult> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
@@ -66,10 +85,11 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
       resolvePromise({
         code,
         signal,
-        stdout: Buffer.concat(out).toString(),
+        stdout: Buffer.concat(out),
         stderr: Buffer.concat(err).toString(),
       });
     });
+    child.stdin.on('error', () => {}); // a CLI that exits before reading its input
     if (options.input !== undefined) child.stdin.end(options.input);
     else child.stdin.end();
   });

@@ -4,13 +4,11 @@
  * proxy variables), waits for its `listening on` line, and stops it by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, ROOT, runCli, tempHome } from './cli.js';
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = join(ROOT, 'bin', 'oidc-gw.js');
+export { BIN, ROOT };
 
 export function assertBuilt(): void {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'entry.js'))) {
@@ -21,18 +19,8 @@ export function assertBuilt(): void {
 }
 
 export function cleanEnv(): { env: Record<string, string>; cleanup(): void } {
-  const home = mkdtempSync(join(tmpdir(), 'oidc-gw-serve-'));
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('OIDC_GW_') || k === 'FORCE_COLOR' || k === 'NO_COLOR')
-      continue;
-    if (/^(HTTPS?|ALL|NO)_PROXY$/i.test(k)) continue;
-    env[k] = v;
-  }
-  env['HOME'] = home;
-  env['XDG_CONFIG_HOME'] = join(home, '.config');
-  env['XDG_CACHE_HOME'] = join(home, '.cache');
-  return { env, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+  const home = tempHome('oidc-gw-serve-');
+  return { env: home.env, cleanup: home.cleanup };
 }
 
 export interface ServeProcess {
@@ -106,23 +94,5 @@ export function runOnce(
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   assertBuilt();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`oidc-gw ${args.join(' ')} did not finish within ${timeoutMs} ms: ${err}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout: out, stderr: err });
-    });
-  });
+  return runCli(args, { env, timeoutMs });
 }

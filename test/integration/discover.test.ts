@@ -121,6 +121,23 @@ describe('discover', () => {
     expect(r.stderr).toContain(`${origin}/.well-known/oauth-authorization-server`);
   });
 
+  it('a JWKS that fails is a problem: exit 1, the metadata summary still printed', async () => {
+    const origin = await metadataServer({
+      '/.well-known/openid-configuration': (o) => ({
+        issuer: o,
+        jwks_uri: `${o}/jwks`,
+        token_endpoint: `${o}/t`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+      }),
+    });
+    const r = await runCli(['discover', origin], { env: home.env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`JWKS URI                 ${origin}/jwks`);
+    expect(r.stderr).toContain(`problem: the JWKS at ${origin}/jwks answered HTTP 404`);
+  });
+
   it('exit 3 when unreachable, 2 for http off loopback or a non-URL', async () => {
     expect((await runCli(['discover', 'http://127.0.0.1:9'], { env: home.env })).code).toBe(3);
     const http = await runCli(['discover', 'http://idp.example.test'], { env: home.env });

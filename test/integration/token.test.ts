@@ -271,6 +271,34 @@ describe('token failures', () => {
     expect(r.stderr).toMatch(/--insecure-http/);
   });
 
+  it('an unusable --private-key: exit 2 naming the file, no request to the token endpoint', async () => {
+    const garbage = join(home.dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a key');
+    for (const [file, why] of [
+      [garbage, /cannot use the private key .*garbage\.pem: neither PEM nor JSON/],
+      [join(home.dir, 'missing.pem'), /cannot read the private key .*missing\.pem \(ENOENT\)/],
+    ] as const) {
+      const r = await runCli(
+        [
+          'token',
+          '--client-credentials',
+          '--issuer',
+          idp.issuer,
+          '--client-id',
+          idp.clients.privateKeyJwt.clientId,
+          '--auth-method',
+          'private_key_jwt',
+          '--private-key',
+          file,
+        ],
+        { env },
+      );
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(why);
+    }
+    expect(idp.requests.count('/token')).toBe(0);
+  });
+
   it('nothing cached: exit 1 with a hint', async () => {
     const r = await runCli(['token'], { env });
     expect(r.code).toBe(1);

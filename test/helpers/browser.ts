@@ -214,7 +214,28 @@ export async function authorizeInBrowser(
   const next = capture.next();
   await page.goto(url);
   if (page.url().includes('/interaction/')) await signIn(page, user.username, user.password);
-  return next;
+  // When the redirect never comes, say where the browser stopped instead of
+  // letting the test time out silently.
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void page
+        .innerText('body')
+        .catch(() => '(page text unavailable)')
+        .then((text) =>
+          reject(
+            new Error(
+              `no redirect to the capture server after 20 s; the browser is at ${page.url()}: ${String(text).slice(0, 300)}`,
+            ),
+          ),
+        );
+    }, 20_000);
+  });
+  try {
+    return await Promise.race([next, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Path of the profile's cached login in a sandbox. */

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'oidc-gw.js');
 const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 15;
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 31;
 
 const home = mkdtempSync(join(tmpdir(), 'oidc-gw-bench-'));
 const env = {

@@ -211,31 +211,44 @@ export async function authorizeInBrowser(
   capture: CaptureServer,
   user = { username: 'alice', password: 'alice' },
 ): Promise<URLSearchParams> {
+  // Every step is bounded well under the test's own timeout, and a failure
+  // says where the browser stopped instead of a silent test timeout.
+  const STEP_MS = 12_000;
+  page.setDefaultTimeout(STEP_MS);
+  const where = async (what: string) => {
+    const text = await page.innerText('body', { timeout: 1_000 }).catch(() => '(no page text)');
+    return `${what}; the browser is at ${page.url()}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`;
+  };
   const next = capture.next();
-  await page.goto(url);
-  if (page.url().includes('/interaction/')) await signIn(page, user.username, user.password);
-  // When the redirect never comes, say where the browser stopped instead of
-  // letting the test time out silently.
+  try {
+    await page.goto(url);
+    if (page.url().includes('/interaction/')) await signIn(page, user.username, user.password);
+  } catch (error) {
+    throw new Error(await where(`sign-in failed (${(error as Error).message.split('\n')[0]})`));
+  }
   let timer: NodeJS.Timeout | undefined;
   const stuck = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      void page
-        .innerText('body')
-        .catch(() => '(page text unavailable)')
-        .then((text) =>
-          reject(
-            new Error(
-              `no redirect to the capture server after 20 s; the browser is at ${page.url()}: ${String(text).slice(0, 300)}`,
-            ),
-          ),
-        );
-    }, 20_000);
+      void where(`no redirect to the capture server after ${STEP_MS / 1000} s`).then((m) =>
+        reject(new Error(m)),
+      );
+    }, STEP_MS);
   });
+  let query: URLSearchParams;
   try {
-    return await Promise.race([next, stuck]);
+    query = await Promise.race([next, stuck]);
   } finally {
     clearTimeout(timer);
   }
+  // Let the redirect's page finish loading: closing a page in the middle of
+  // that navigation can stall page.close() for about 30 s in chromium.
+  await page
+    .waitForURL((u) => u.href.startsWith(capture.redirectUri), {
+      waitUntil: 'load',
+      timeout: STEP_MS,
+    })
+    .catch(() => {});
+  return query;
 }
 
 /** Path of the profile's cached login in a sandbox. */

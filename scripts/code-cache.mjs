@@ -97,9 +97,12 @@ try {
         return this;
       },
     });
+    const out = sink((s) => (stdout += s));
+    const err = sink((s) => (stderr += s));
     const io = {
-      stdout: sink((s) => (stdout += s)),
-      stderr: sink((s) => (stderr += s)),
+      stdout: out,
+      stderr: err,
+      text: { stdout: out, stderr: err },
       get stdin() {
         throw new Error('the code-cache scenarios read no stdin');
       },

@@ -15,10 +15,24 @@ export interface InStream extends Readable {
   isTTY?: boolean;
 }
 
+/** Where text goes: a stream is one; the CLI's own writes to the descriptor (cli/stdio.ts). */
+export interface TextOut {
+  write(data: string | Uint8Array): unknown;
+  readonly isTTY?: boolean;
+  readonly columns?: number | undefined;
+}
+
 export interface Io {
+  /** The streams themselves: for commands that stream bytes (call) or log (serve). */
   readonly stdout: Stream;
   readonly stderr: Stream;
   readonly stdin: InStream;
+  /**
+   * The same stdout and stderr for text: what Output and usage messages use.
+   * The CLI writes these straight to the descriptor until a command asks for
+   * the stream (start-up time); anywhere else they may be the streams.
+   */
+  readonly text: { readonly stdout: TextOut; readonly stderr: TextOut };
 }
 
 /** Options every command accepts (program-level flags). */

@@ -13,7 +13,7 @@ export interface Signals {
 export function createPrompter(io: Io): Prompter {
   // Asked only when a prompt is needed: touching stdin costs start-up time.
   let canPromptValue: boolean | undefined;
-  const canPromptNow = () => (canPromptValue ??= Boolean(io.stdin.isTTY && io.stderr.isTTY));
+  const canPromptNow = () => (canPromptValue ??= Boolean(io.stdin.isTTY && io.text.stderr.isTTY));
   const ensure = () => {
     if (!canPromptNow())
       throw new GwError('ERR_MISSING_SETTING', 'cannot prompt: stdin is not a terminal');

@@ -130,10 +130,17 @@ export async function buildProgram(
     .version(VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .configureOutput({
-      writeOut: (str) => io.stdout.write(str),
-      writeErr: (str) => io.stderr.write(str),
+      writeOut: (str) => io.text.stdout.write(str),
+      writeErr: (str) => io.text.stderr.write(str),
       // Usage errors are rendered by main as `oidc-gw: error: ...`.
       outputError: () => {},
+      // As commander's defaults, but asked of io.text (which does not create
+      // process.stdout just to learn it is a pipe); undefined means 80 columns,
+      // as in commander's own default. Help text has no colour.
+      getOutHelpWidth: () => (io.text.stdout.isTTY ? io.text.stdout.columns : undefined) as number,
+      getErrHelpWidth: () => (io.text.stderr.isTTY ? io.text.stderr.columns : undefined) as number,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
     })
     .exitOverride()
     .addHelpText(

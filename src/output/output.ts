@@ -1,5 +1,5 @@
 import type { ChalkInstance } from 'chalk';
-import type { Io, Output, Stream } from '../context.js';
+import type { Io, Output, TextOut } from '../context.js';
 
 export interface ColorOptions {
   readonly noColor: boolean;
@@ -10,7 +10,7 @@ export interface ColorOptions {
  * SPEC §1: colour only when the stream is a terminal; NO_COLOR and --no-color
  * disable it, FORCE_COLOR forces it (FORCE_COLOR=0 disables it).
  */
-export function colorLevel(stream: Stream, { noColor, env }: ColorOptions): 0 | 1 | 2 | 3 {
+export function colorLevel(stream: TextOut, { noColor, env }: ColorOptions): 0 | 1 | 2 | 3 {
   if (noColor) return 0;
   const force = env['FORCE_COLOR'];
   if (force !== undefined) {
@@ -48,7 +48,7 @@ export async function loadColors(): Promise<void> {
 
 /** Whether stdout or stderr would get colour, i.e. whether loadColors() is needed. */
 export function wantsColor(io: Io, options: ColorOptions): boolean {
-  return colorLevel(io.stderr, options) > 0 || colorLevel(io.stdout, options) > 0;
+  return colorLevel(io.text.stderr, options) > 0 || colorLevel(io.text.stdout, options) > 0;
 }
 
 function styleFor(level: 0 | 1 | 2 | 3): ChalkInstance {
@@ -57,19 +57,20 @@ function styleFor(level: 0 | 1 | 2 | 3): ChalkInstance {
 }
 
 export function createOutput(io: Io, options: OutputOptions): Output {
-  const style: ChalkInstance = styleFor(colorLevel(io.stderr, options));
-  const styleOut: ChalkInstance = styleFor(colorLevel(io.stdout, options));
-  const line = (text: string) => io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  const { stdout, stderr } = io.text;
+  const style: ChalkInstance = styleFor(colorLevel(stderr, options));
+  const styleOut: ChalkInstance = styleFor(colorLevel(stdout, options));
+  const line = (text: string) => stderr.write(text.endsWith('\n') ? text : `${text}\n`);
   return {
     json: options.json,
     verbose: options.verbose,
     style,
     styleOut,
     data: (text) => {
-      io.stdout.write(text);
+      stdout.write(text);
     },
     printJson: (value) => {
-      io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+      stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     },
     info: (message) => {
       line(message);

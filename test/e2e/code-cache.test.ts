@@ -53,7 +53,7 @@ describe('code cache', () => {
       const { load, scripts, ENTRY } = require(${JSON.stringify(BIN)});
       const { main } = load(ENTRY);
       const sink = { isTTY: false, write: () => true, on() { return this; } };
-      main(['decode', ${JSON.stringify(token)}], { stdout: sink, stderr: sink, stdin: null }, { NO_COLOR: '1', HOME: ${JSON.stringify(dir)} })
+      main(['decode', ${JSON.stringify(token)}], { stdout: sink, stderr: sink, stdin: null, text: { stdout: sink, stderr: sink } }, { NO_COLOR: '1', HOME: ${JSON.stringify(dir)} })
         .then((code) => {
           const files = [...scripts].map(([file, s]) => ({ file, rejected: s.cachedDataRejected }));
           console.log(JSON.stringify({ code, files }));

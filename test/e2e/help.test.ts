@@ -54,7 +54,8 @@ describe('--help', () => {
   });
 
   it('the start-up listing of each command matches what its module registers', async () => {
-    const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough() };
+    const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+    const io = { stdout, stderr, stdin: new PassThrough(), text: { stdout, stderr } };
     const signals = { controller: new AbortController(), handlers: new Set<() => void>() };
     for (const entry of COMMANDS) {
       const program = await buildProgram([entry.name], io, {}, signals, { exitCode: 0 });

@@ -39,7 +39,12 @@ export function captureContext(options: ContextOptions = {}): Captured {
   const out = sink(options.stdoutTty ?? false);
   const err = sink(options.stderrTty ?? false);
   const stdin = Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]);
-  const io: Io = { stdout: out.stream, stderr: err.stream, stdin };
+  const io: Io = {
+    stdout: out.stream,
+    stderr: err.stream,
+    stdin,
+    text: { stdout: out.stream, stderr: err.stream },
+  };
   const env = { NO_COLOR: '1', ...(options.env ?? {}) };
   const globals: GlobalOptions = {
     json: false,

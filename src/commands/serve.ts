@@ -296,6 +296,9 @@ export async function parseServeOptions(
 
 /** Builds the trust, starts the gateway, waits for SIGINT/SIGTERM, drains, returns 0. */
 export async function runServe(ctx: Context, options: ServeOptions): Promise<number> {
+  // First, before the load starts: memory stays flat (services/young-generation.ts).
+  const { capYoungGeneration, nodeHeapControl } = await import('../services/young-generation.js');
+  capYoungGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], await nodeHeapControl());
   const { readFile } = await import('node:fs/promises');
   const { GwError } = await import('../core/errors/index.js');
   const { buildTrust } = await import('../core/gateway/trust.js');

@@ -192,6 +192,72 @@ describe('running', () => {
   });
 });
 
+describe('memory', () => {
+  /** V8's new space, from the gateway's own /metrics. */
+  async function newSpaceBytes(adminUrl: string): Promise<number> {
+    const text = await (await request(`${adminUrl}/metrics`)).body.text();
+    const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text);
+    expect(m, 'new space in /metrics').not.toBeNull();
+    return Number(m![1]);
+  }
+
+  /** 4,000 requests, 50 at a time, each with a large JSON body to verify-and-forward. */
+  async function load(url: string, token: string): Promise<void> {
+    let next = 0;
+    const body = JSON.stringify({
+      items: Array.from({ length: 400 }, (_, i) => ({ i, s: 'x'.repeat(40) })),
+    });
+    const worker = async () => {
+      while (next++ < 4000) {
+        const r = await request(`${url}/items`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body,
+        });
+        expect(r.statusCode).toBe(200);
+        await r.body.text();
+      }
+    };
+    await Promise.all(Array.from({ length: 50 }, worker));
+  }
+
+  async function newSpaceAfterLoad(extraEnv: Record<string, string>): Promise<number> {
+    const gw = await startServe(
+      [
+        '--upstream',
+        upstream.url,
+        '--port',
+        '0',
+        '--issuer',
+        jwks.issuer,
+        '--audience',
+        'api',
+        '--admin-port',
+        '0',
+        '--json',
+      ],
+      { ...env, ...extraEnv },
+    );
+    running.push(gw);
+    for (let i = 0; i < 100 && !gw.stdout().endsWith('}\n'); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const adminUrl = (JSON.parse(gw.stdout()) as { admin_url: string }).admin_url;
+    const token = await sign(key, claims({ iss: jwks.issuer, aud: 'api', sub: 'bob' }));
+    await load(gw.url, token);
+    const bytes = await newSpaceBytes(adminUrl);
+    expect(await gw.stop('SIGTERM')).toBe(0);
+    return bytes;
+  }
+
+  test('under load the young generation stops at 4 MiB; an operator-sized one grows as V8 decides', async () => {
+    const capped = await newSpaceAfterLoad({});
+    expect(capped).toBeLessThanOrEqual(4 * 1024 * 1024);
+    // The same load with V8's default growth (the operator's NODE_OPTIONS is kept).
+    const uncapped = await newSpaceAfterLoad({ NODE_OPTIONS: '--max-semi-space-size=16' });
+    expect(uncapped).toBeGreaterThan(4 * 1024 * 1024);
+  }, 60_000);
+});
+
 describe('settings from the environment', () => {
   test('OIDC_GW_ISSUER and OIDC_GW_AUDIENCE apply when no trust or audience flag is given', async () => {
     const p = await startServe(['--upstream', upstream.url, '--port', '0'], {

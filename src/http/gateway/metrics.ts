@@ -1,3 +1,5 @@
+import { getHeapSpaceStatistics } from 'node:v8';
+
 /**
  * The gateway's metrics in the Prometheus text exposition format (0.0.4):
  * counters and histograms kept in plain objects, rendered on /metrics.
@@ -120,6 +122,11 @@ export class GatewayMetrics {
       'Memory of C++ objects bound to JavaScript objects, in bytes.',
       memory.external,
     );
+    text +=
+      '# HELP nodejs_heap_space_size_total_bytes V8 heap space size, by space, in bytes.\n# TYPE nodejs_heap_space_size_total_bytes gauge\n';
+    for (const space of getHeapSpaceStatistics()) {
+      text += `nodejs_heap_space_size_total_bytes{space="${label(space.space_name.replace(/_space$/, ''))}"} ${space.space_size}\n`;
+    }
     return text;
   }
 }

@@ -121,6 +121,14 @@ export async function startUpstream(): Promise<Upstream> {
       body: '',
       httpVersion: req.httpVersion,
     });
+    if (req.url?.startsWith('/ws-refused')) {
+      // An upstream that will not upgrade: its own answer, then close.
+      const body = '{"error":"origin not allowed"}';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nX-Upstream: refused\r\nConnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
     socket.write(
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: test\r\n\r\n',
     );

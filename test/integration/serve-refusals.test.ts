@@ -988,6 +988,22 @@ describe('Upgrade requests', () => {
     expect(seen.headers['x_user']).toBeUndefined();
   });
 
+  test('a WebSocket upgrade the upstream refuses: the upstream answer is relayed, then the connection closed', async () => {
+    const upgrades = upstream.upgrades;
+    const token = await sign(k1, good());
+    const res = parseRawResponse(
+      await rawExchange(gw.port, wsHead(`Bearer ${token}`).replace('GET /ws ', 'GET /ws-refused ')),
+    );
+    expect(res.status).toBe(403);
+    expect(res.headers['x-upstream']).toBe('refused');
+    expect(res.headers['connection']).toBe('close');
+    expect(JSON.parse(res.body)).toEqual({ error: 'origin not allowed' });
+    expect(upstream.upgrades).toBe(upgrades + 1);
+    const log = lastLog(gw);
+    expect(log).toMatchObject({ path: '/ws-refused', status: 403 });
+    expect(log['reason']).toBeUndefined();
+  });
+
   test('a verified non-WebSocket upgrade (h2c) is answered as plain HTTP/1.1, the Upgrade ignored', async () => {
     const token = await sign(k1, good());
     const before = upstream.requests.length;

@@ -4,7 +4,8 @@
  *
  * Every request, including one asking for an Upgrade, goes through the same
  * checks (token, then forwarded claims) before anything is sent upstream. A
- * verified WebSocket upgrade is tunnelled to the upstream; any other upgrade
+ * verified WebSocket upgrade is tunnelled to the upstream (or the upstream's
+ * refusal relayed as it is); any other upgrade
  * (h2c...) is served as a plain HTTP/1.1 request, the Upgrade ignored, as
  * RFC 9110 §7.8 lets a server do.
  */
@@ -313,7 +314,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
       if (upgradeSocket && up.upgrade !== undefined) {
         if (/(^|[\s,])websocket($|[\s,/])/i.test(up.upgrade)) {
-          return this.tunnel(up.headers, upgradeSocket, this.head ?? Buffer.alloc(0));
+          return this.tunnel(up.headers);
         }
         if (up.hasBody) {
           // Node does not parse a body after an upgrade request: refuse rather than guess.
@@ -394,68 +395,64 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     }
 
-    tunnel(headers: string[], socket: Duplex, first: Buffer): void {
-      const controller = new AbortController();
-      socket.once('close', () => controller.abort());
-      socket.on('error', () => {});
-      pool
-        .upgrade({
+    /**
+     * A verified WebSocket upgrade, through the same dispatch as any request:
+     * the upstream's 101 is relayed and the two sockets joined
+     * (onRequestUpgrade); any other answer (a 403, a 426...) is relayed as it
+     * is by onResponseStart/Data/End, on the client socket, then closed.
+     */
+    tunnel(headers: string[]): void {
+      this.upstreamStarted = performance.now();
+      pool.dispatch(
+        {
           path: basePath + (this.req.url as string),
           method: this.req.method as string,
           headers,
-          protocol: 'websocket',
-          signal: controller.signal,
-        })
-        .then(
-          ({ headers: upHeaders, socket: upSocket }) => {
-            this.status = 101;
-            if (socket.destroyed) {
-              upSocket.destroy();
-              this.done();
-              return;
-            }
-            let headText = 'HTTP/1.1 101 Switching Protocols\r\n';
-            for (const [name, value] of Object.entries(upHeaders)) {
-              if (value === undefined) continue;
-              for (const v of Array.isArray(value) ? value : [value])
-                headText += `${name}: ${v}\r\n`;
-            }
-            socket.write(`${headText}\r\n`);
-            if (first.length > 0) upSocket.write(first);
-            tunnels.add(socket);
-            const close = () => {
-              tunnels.delete(socket);
-              socket.destroy();
-              upSocket.destroy();
-            };
-            upSocket.on('error', close);
-            socket.on('error', close);
-            upSocket.on('close', close);
-            socket.on('close', close);
-            socket.pipe(upSocket);
-            upSocket.pipe(socket);
-            this.done();
-          },
-          (error: unknown) => {
-            if (controller.signal.aborted) {
-              this.done();
-              return;
-            }
-            const failure =
-              (error as { message?: unknown }).message === 'bad upgrade'
-                ? { status: 502 as const, reason: 'upgrade_refused' }
-                : upstreamFailure(error);
-            this.status = failure.status;
-            this.reason = failure.reason;
-            writeRaw(
-              socket,
-              failure.status,
-              { 'content-type': JSON_TYPE, 'cache-control': 'no-store' },
-              jsonBody({ error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway' }),
-            );
-            this.done();
-          },
-        );
+          upgrade: 'websocket',
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        this,
+      );
+    }
+
+    onRequestUpgrade(
+      _controller: Dispatcher.DispatchController,
+      statusCode: number,
+      headers: Record<string, string | string[] | undefined>,
+      upSocket: Duplex,
+    ): void {
+      const socket = this.upgradeSocket as Duplex;
+      metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
+      this.status = statusCode;
+      // The upstream call is over: nothing is left to cancel when the log line is written.
+      this.controller = undefined;
+      if (socket.destroyed) {
+        upSocket.destroy();
+        this.done();
+        return;
+      }
+      let headText = `HTTP/1.1 ${statusCode} ${http.STATUS_CODES[statusCode] ?? 'Switching Protocols'}\r\n`;
+      for (const [name, value] of Object.entries(headers)) {
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) headText += `${name}: ${v}\r\n`;
+      }
+      socket.write(`${headText}\r\n`);
+      const first = this.head ?? Buffer.alloc(0);
+      if (first.length > 0) upSocket.write(first);
+      tunnels.add(socket);
+      const close = () => {
+        tunnels.delete(socket);
+        socket.destroy();
+        upSocket.destroy();
+      };
+      upSocket.on('error', close);
+      socket.on('error', close);
+      upSocket.on('close', close);
+      socket.on('close', close);
+      socket.pipe(upSocket);
+      upSocket.pipe(socket);
+      this.done();
     }
   }
 

@@ -298,7 +298,19 @@ export async function parseServeOptions(
 export async function runServe(ctx: Context, options: ServeOptions): Promise<number> {
   // First, before the load starts: memory stays flat (services/young-generation.ts).
   const { capYoungGeneration, nodeHeapControl } = await import('../services/young-generation.js');
-  capYoungGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], await nodeHeapControl());
+  const youngGeneration = capYoungGeneration(
+    process.execArgv,
+    ctx.env['NODE_OPTIONS'],
+    await nodeHeapControl(),
+  );
+  try {
+    return await runGateway(ctx, options);
+  } finally {
+    youngGeneration.stop();
+  }
+}
+
+async function runGateway(ctx: Context, options: ServeOptions): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   const { GwError } = await import('../core/errors/index.js');
   const { buildTrust } = await import('../core/gateway/trust.js');

@@ -6,10 +6,10 @@
  * each: 30 MiB more resident memory for a gateway that keeps little. The
  * maximum can only be given when Node starts (`--max-semi-space-size`), but
  * V8 reads its growth factor each time it grows the space. So `serve` watches
- * the garbage collections and, once the young generation has reached
+ * the garbage collections: while the young generation is at
  * `YOUNG_GENERATION_CAP` (two 2 MiB semi-spaces, like
- * `node --max-semi-space-size=2`), sets the factor to 1: the space stays
- * there. Smaller is not better: with 1 MiB semi-spaces (the factor set to 1
+ * `node --max-semi-space-size=2`) the factor is 1, so the space stays there;
+ * below it, V8's default (2). Smaller is not better: with 1 MiB semi-spaces (the factor set to 1
  * from the start), objects of requests in flight are promoted to the old
  * generation, which grows instead, and verification throughput dropped
  * (docs/performance.md).
@@ -30,26 +30,37 @@ export interface HeapControl {
   observeGc(onGc: () => void): () => void;
 }
 
-export type YoungGeneration = 'capped' | 'as configured';
+export interface YoungGenerationCap {
+  readonly mode: 'capped' | 'as configured';
+  /** Stops watching (on shutdown). */
+  stop(): void;
+}
 
+/**
+ * Caps the young generation unless the operator sized it. The watch stays on
+ * for the life of the gateway and works both ways: V8 also shrinks the space
+ * when the load goes away (memory-reducing collections when idle), and with
+ * the factor left at 1 it could then never grow back to the cap.
+ */
 export function capYoungGeneration(
   execArgv: readonly string[],
   nodeOptions: string | undefined,
   heap: HeapControl,
-): YoungGeneration {
+): YoungGenerationCap {
   const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  if (given.some((arg) => SEMI_SPACE_FLAG.test(arg))) return 'as configured';
-  const full = () => heap.youngGenerationSize() >= YOUNG_GENERATION_CAP;
-  if (full()) {
-    heap.setFlags('--semi-space-growth-factor=1');
-    return 'capped';
+  if (given.some((arg) => SEMI_SPACE_FLAG.test(arg))) {
+    return { mode: 'as configured', stop: () => {} };
   }
-  const stop = heap.observeGc(() => {
-    if (!full()) return;
-    heap.setFlags('--semi-space-growth-factor=1');
-    stop();
-  });
-  return 'capped';
+  let held = false;
+  const check = () => {
+    const full = heap.youngGenerationSize() >= YOUNG_GENERATION_CAP;
+    if (full === held) return;
+    held = full;
+    heap.setFlags(full ? '--semi-space-growth-factor=1' : '--semi-space-growth-factor=2');
+  };
+  check();
+  const stop = heap.observeGc(check);
+  return { mode: 'capped', stop };
 }
 
 /** The real HeapControl, over node:v8 and node:perf_hooks. */

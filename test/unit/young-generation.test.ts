@@ -5,7 +5,7 @@ import {
   type HeapControl,
 } from '../../src/services/young-generation.js';
 
-/** A heap whose young generation the test grows, with the GC callbacks it fires. */
+/** A heap whose young generation the test resizes, with the GC callbacks it fires. */
 function fakeHeap(startSize: number) {
   const state = { size: startSize, flags: [] as string[], observers: 0 };
   let onGc: (() => void) | undefined;
@@ -29,30 +29,42 @@ function fakeHeap(startSize: number) {
 }
 
 const MiB = 1024 * 1024;
+const HOLD = '--semi-space-growth-factor=1';
+const GROW = '--semi-space-growth-factor=2';
 
 describe('capYoungGeneration', () => {
-  it('lets the young generation grow to the cap, then stops its growth and the watching', () => {
+  it('lets the young generation grow to the cap, then holds it there', () => {
     const { heap, state, gc } = fakeHeap(2 * MiB);
-    expect(capYoungGeneration([], undefined, heap)).toBe('capped');
+    const cap = capYoungGeneration([], undefined, heap);
+    expect(cap.mode).toBe('capped');
     expect(state.flags).toEqual([]);
     expect(state.observers).toBe(1);
     gc(2 * MiB);
     gc(YOUNG_GENERATION_CAP / 2);
     expect(state.flags).toEqual([]);
     gc(YOUNG_GENERATION_CAP);
-    expect(state.flags).toEqual(['--semi-space-growth-factor=1']);
+    expect(state.flags).toEqual([HOLD]);
+    gc(YOUNG_GENERATION_CAP); // no change, no new flag
+    expect(state.flags).toEqual([HOLD]);
+    cap.stop();
     expect(state.observers).toBe(0);
-    gc(YOUNG_GENERATION_CAP); // no observer left: nothing more is set
-    expect(state.flags).toHaveLength(1);
   });
 
-  it('already at the cap: stops the growth at once, without watching', () => {
+  it('when V8 shrinks the space (idle), lets it grow back to the cap', () => {
+    const { heap, state, gc } = fakeHeap(2 * MiB);
+    capYoungGeneration([], undefined, heap);
+    gc(YOUNG_GENERATION_CAP);
+    gc(1 * MiB); // memory-reducing collections while idle
+    expect(state.flags).toEqual([HOLD, GROW]);
+    gc(YOUNG_GENERATION_CAP);
+    expect(state.flags).toEqual([HOLD, GROW, HOLD]);
+  });
+
+  it('already at the cap: holds it at once', () => {
     const { heap, state } = fakeHeap(YOUNG_GENERATION_CAP * 2);
-    expect(capYoungGeneration(['--enable-source-maps'], '--max-old-space-size=512', heap)).toBe(
-      'capped',
-    );
-    expect(state.flags).toEqual(['--semi-space-growth-factor=1']);
-    expect(state.observers).toBe(0);
+    const cap = capYoungGeneration(['--enable-source-maps'], '--max-old-space-size=512', heap);
+    expect(cap.mode).toBe('capped');
+    expect(state.flags).toEqual([HOLD]);
   });
 
   it.each([
@@ -63,7 +75,7 @@ describe('capYoungGeneration', () => {
     [['--semi-space-growth-factor=4'], undefined],
   ])('leaves an operator-sized young generation alone (%j, %j)', (execArgv, nodeOptions) => {
     const { heap, state } = fakeHeap(2 * MiB);
-    expect(capYoungGeneration(execArgv, nodeOptions, heap)).toBe('as configured');
+    expect(capYoungGeneration(execArgv, nodeOptions, heap).mode).toBe('as configured');
     expect(state).toEqual({ size: 2 * MiB, flags: [], observers: 0 });
   });
 });

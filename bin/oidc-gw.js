@@ -9,7 +9,10 @@
 // does not parse and compile the functions it calls again. A cache is used
 // only with the exact source it was made from (checked here) and the same V8
 // version and flags (checked by V8); otherwise it is ignored and the file is
-// compiled as usual. Nothing is written at run time. (Node 22's
+// compiled as usual. Nothing is written at run time. V8 release builds do not
+// checksum a cache's payload (--verify-snapshot-checksum, which would, cost
+// about 2 ms a run): the caches are trusted as the JS files beside them are;
+// deleting them or `npm run build` restores a damaged install. (Node 22's
 // module.enableCompileCache() does the same for every module; Node 20 lacks it.)
 'use strict';
 const { readFileSync } = require('node:fs');
@@ -46,6 +49,16 @@ function load(file) {
   if (known) return known.exports;
   const mod = { exports: {} };
   modules.set(file, mod);
+  try {
+    return run(file, mod);
+  } catch (error) {
+    // As Node's loader: a module that failed to load is not kept half made.
+    modules.delete(file);
+    throw error;
+  }
+}
+
+function run(file, mod) {
   const raw = readFileSync(file);
   const source = raw.toString('utf8');
   const cachedData = cacheFor(file, raw);
@@ -71,11 +84,21 @@ const ENTRY = join(__dirname, '..', 'dist', 'bundle', 'cli.js');
 module.exports = { load, scripts, ENTRY };
 
 function start() {
+  // The bundle loads ES-module-only dependencies (jose, openid-client...) with
+  // require(esm): on by default from Node 20.19, off with
+  // --no-experimental-require-module.
+  if (!process.features.require_module) {
+    process.stderr.write(
+      `oidc-gw: error: this Node.js (${process.version}) cannot require() ES modules\nhint: use Node.js 20.19 or later, without --no-experimental-require-module\n`,
+    );
+    process.exitCode = 1;
+    return;
+  }
   let cli;
   try {
     cli = load(ENTRY);
   } catch (error) {
-    if (error && error.code === 'ENOENT' && modules.size === 1) {
+    if (error && error.code === 'ENOENT' && error.path === ENTRY) {
       process.stderr.write(
         'oidc-gw: error: the CLI is not built (dist/bundle/cli.js is missing)\nhint: run `npm run build`\n',
       );

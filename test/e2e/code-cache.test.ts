@@ -124,6 +124,43 @@ describe('code cache', () => {
     expect(help.stdout).toBe(helpText);
   });
 
+  it('a module that fails to load is not kept half made: loading it again fails again', () => {
+    const broken = join(dir, 'broken');
+    cpSync(join(ROOT, 'bin'), join(broken, 'bin'), { recursive: true });
+    writeFileSync(
+      join(dir, 'broken', 'bad.js'),
+      "exports.before = 1; throw new Error('broken on load');",
+    );
+    const probe = `
+      const { load } = require(${JSON.stringify(join(broken, 'bin', 'oidc-gw.js'))});
+      const file = ${JSON.stringify(join(broken, 'bad.js'))};
+      const outcomes = [];
+      for (let i = 0; i < 2; i++) {
+        try { outcomes.push(JSON.stringify(load(file))); } catch (e) { outcomes.push('threw: ' + e.message); }
+      }
+      console.log(JSON.stringify(outcomes));
+    `;
+    const r = spawnSync(process.execPath, ['-e', probe], { env: baseEnv(dir), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual(['threw: broken on load', 'threw: broken on load']);
+  });
+
+  it('a Node without require(esm) gets a clear one-line error, not a crash', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['--no-experimental-require-module', BIN, 'decode', token],
+      {
+        env: baseEnv(dir),
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^oidc-gw: error: this Node\.js \(v[\d.]+\) cannot require\(\) ES modules\nhint: use Node\.js 20\.19 or later, without --no-experimental-require-module\n$/,
+    );
+  });
+
   it('an unbuilt checkout says so in one line', () => {
     const root = join(dir, 'unbuilt');
     cpSync(join(ROOT, 'bin'), join(root, 'bin'), { recursive: true });

@@ -11,15 +11,18 @@ export { main };
  * there is no top-level await.
  */
 export function run(): void {
-  // `oidc-gw token | head -c 10` closes the pipe early: that is not an error.
-  const closed = () => {
+  let finished: number | undefined;
+  // A closed stdout (`oidc-gw token | head -c 10`) is not an error: the reader
+  // took what it wanted. A closed stderr is: a gateway whose log reader went
+  // away stops with 1, so that a supervisor notices and restarts it.
+  const closed = (fd: 1 | 2) => () => {
     // eslint-disable-next-line n/no-process-exit
-    process.exit(process.exitCode ?? 0);
+    process.exit(finished ?? (fd === 1 ? 0 : 1));
   };
   // The streams are created only when a command needs them (cli/stdio.ts);
   // stdin only when a command reads it. Each costs start-up time.
-  const stdout = new Stdio(1, () => process.stdout, closed);
-  const stderr = new Stdio(2, () => process.stderr, closed);
+  const stdout = new Stdio(1, () => process.stdout, closed(1));
+  const stderr = new Stdio(2, () => process.stderr, closed(2));
   const io: Io = {
     get stdout() {
       return stdout.stream();
@@ -32,7 +35,11 @@ export function run(): void {
     },
     text: { stdout, stderr },
   };
+  // Until main settles: a run that ends without settling (nothing left to wait
+  // for) is a failure, not a success.
+  process.exitCode = 1;
   void main(process.argv.slice(2), io, process.env).then((code) => {
+    finished = code;
     process.exitCode = code;
   });
 }

@@ -109,6 +109,20 @@ describe('Stdio', () => {
     expect(code).toBe(0);
   });
 
+  it('stderr goes away (EPIPE): exit 1, so that a supervisor notices', async () => {
+    // A usage error (exit 2), reported on stderr only.
+    const child = spawn(process.execPath, [BIN, 'config', 'set', 'isuer', 'x'], {
+      env: baseEnv(dir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr.destroy(); // the error message has nowhere to go
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stdout).toBe('');
+    expect(code).toBe(1);
+  });
+
   it('stdout on a file, or on /dev/null (a character device, no terminal): plain output', () => {
     const file = join(dir, 'out.json');
     const fd = openSync(file, 'w');

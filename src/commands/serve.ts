@@ -296,13 +296,12 @@ export async function parseServeOptions(
 
 /** Builds the trust, starts the gateway, waits for SIGINT/SIGTERM, drains, returns 0. */
 export async function runServe(ctx: Context, options: ServeOptions): Promise<number> {
-  // First, before the load starts: memory stays flat (services/young-generation.ts).
-  const { capYoungGeneration, nodeHeapControl } = await import('../services/young-generation.js');
-  const youngGeneration = capYoungGeneration(
-    process.execArgv,
-    ctx.env['NODE_OPTIONS'],
-    await nodeHeapControl(),
-  );
+  // First, before the load starts: memory stays flat (services/gateway-memory.ts).
+  const { capYoungGeneration, nodeHeapControl, tightenOldGeneration } =
+    await import('../services/gateway-memory.js');
+  const heap = await nodeHeapControl();
+  tightenOldGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap.setFlags);
+  const youngGeneration = capYoungGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap);
   try {
     return await runGateway(ctx, options);
   } finally {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   capYoungGeneration,
+  tightenOldGeneration,
   YOUNG_GENERATION_CAP,
   type HeapControl,
-} from '../../src/services/young-generation.js';
+} from '../../src/services/gateway-memory.js';
 
 /** A heap whose young generation the test resizes, with the GC callbacks it fires. */
 function fakeHeap(startSize: number) {
@@ -77,5 +78,18 @@ describe('capYoungGeneration', () => {
     const { heap, state } = fakeHeap(2 * MiB);
     expect(capYoungGeneration(execArgv, nodeOptions, heap).mode).toBe('as configured');
     expect(state).toEqual({ size: 2 * MiB, flags: [], observers: 0 });
+  });
+});
+
+describe('tightenOldGeneration', () => {
+  it('collects the old generation once it has grown by half, unless the operator chose', () => {
+    const set: string[] = [];
+    expect(tightenOldGeneration([], '--require ./x.cjs', (f) => set.push(f))).toBe(true);
+    expect(set).toEqual(['--heap-growing-percent=50']);
+    expect(tightenOldGeneration(['--heap-growing-percent=30'], undefined, (f) => set.push(f))).toBe(
+      false,
+    );
+    expect(tightenOldGeneration([], '--heap_growing_percent=80', (f) => set.push(f))).toBe(false);
+    expect(set).toHaveLength(1);
   });
 });

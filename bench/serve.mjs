@@ -13,7 +13,7 @@
 // rounds (medians reported), after a warm-up each; the RSS runs use fresh
 // processes, one at a time. autocannon runs in this process.
 // Usage: node bench/serve.mjs [--duration S] [--warmup S] [--connections N] [--rounds N]
-//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 3 12000 10000 100000)
+//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 5 12000 10000 100000)
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
@@ -34,7 +34,7 @@ const arg = (name, fallback) => {
 const DURATION = arg('--duration', 10);
 const WARMUP = arg('--warmup', 3);
 const CONNECTIONS = arg('--connections', 50);
-const ROUNDS = arg('--rounds', 3);
+const ROUNDS = arg('--rounds', 5);
 // More than serve's default cache (10,000 entries, oldest out first): cycling
 // through them, every request misses the cache.
 const DISTINCT = arg('--distinct', 12_000);

@@ -11,7 +11,7 @@
  * - `cc-<sha256>.json`: client-credentials tokens keyed by everything that
  *   changes the token (issuer, client, auth, scope, audience, resource, params).
  */
-import { open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GwError } from '../core/errors/index.js';
 import { isTokenSet, type TokenSet } from '../core/token-set.js';
@@ -89,6 +89,9 @@ export interface TokenStoreOptions {
 }
 
 let lockCounter = 0;
+
+/** A stale-lock breaker holds its guard for a few system calls; older than this, it crashed. */
+const GUARD_STALE_MS = 5_000;
 
 export class TokenStore {
   constructor(
@@ -226,6 +229,47 @@ export class TokenStore {
    * twice: the second waits, then finds the first one's new tokens. A lock
    * older than `staleMs` (a crashed process) is broken. Waits at most `waitMs`.
    */
+  /**
+   * Removes the stale lock that was seen (same inode and modification time:
+   * a new file may reuse the inode), and nothing else.
+   * Checking and removing are not one step, so breakers take turns through a
+   * second lock (`LOCK.break`) and check again under it: a waiter that saw
+   * the stale lock, but comes after another breaker (and perhaps a new
+   * holder), finds a different or a fresh lock and leaves it alone. (Renaming
+   * the stale lock away, as before, could take a new holder's lock instead.)
+   * A breaker holds the guard for a few system calls; one that crashed with it
+   * leaves it to be cleared after a few seconds.
+   */
+  private async breakStale(
+    lock: string,
+    seen: { readonly ino: number; readonly mtimeMs: number },
+    staleMs: number,
+  ): Promise<void> {
+    const guard = `${lock}.break`;
+    try {
+      await (await open(guard, 'wx', 0o600)).close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const held = await stat(guard).catch(() => undefined);
+      if (held && Date.now() - held.mtimeMs > GUARD_STALE_MS) await rm(guard, { force: true });
+      await new Promise((r) => setTimeout(r, 5));
+      return; // the caller looks again
+    }
+    try {
+      const now = await stat(lock).catch(() => undefined);
+      if (
+        now &&
+        now.ino === seen.ino &&
+        now.mtimeMs === seen.mtimeMs &&
+        Date.now() - now.mtimeMs > staleMs
+      ) {
+        await rm(lock, { force: true });
+      }
+    } finally {
+      await rm(guard, { force: true });
+    }
+  }
+
   async withLock<T>(
     name: string,
     fn: () => Promise<T>,
@@ -250,15 +294,11 @@ export class TokenStore {
         try {
           const info = await stat(lock);
           if (Date.now() - info.mtimeMs > staleMs) {
-            // Break a stale lock atomically: of several waiters, only the one whose
-            // rename succeeds removes it; the others see ENOENT and try again.
-            const stale = `${lock}.stale.${process.pid}.${lockCounter}`;
-            await rename(lock, stale);
-            await rm(stale, { force: true });
+            await this.breakStale(lock, info, staleMs);
             continue;
           }
         } catch {
-          continue; // removed or renamed meanwhile: try again at once
+          continue; // removed meanwhile: try again at once
         }
         if (Date.now() > deadline) {
           throw new GwError(

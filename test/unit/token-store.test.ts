@@ -122,27 +122,73 @@ describe('TokenStore', () => {
     const store = new TokenStore(dir);
     await store.withLock('z', async () => undefined); // creates the directory
     const lock = join(dir, 'z.lock');
-    writeFileSync(lock, '99999 crashed\n');
-    const old = new Date(Date.now() - 120_000);
-    utimesSync(lock, old, old);
     let inside = 0;
     let overlapped = false;
     const work = async () => {
       inside++;
       if (inside > 1) overlapped = true;
-      await new Promise((r) => setTimeout(r, 40));
+      await new Promise((r) => setTimeout(r, 15));
       inside--;
     };
-    await Promise.all(
-      [1, 2, 3].map(() => store.withLock('z', work, { staleMs: 60_000, waitMs: 5000 })),
-    );
-    expect(overlapped).toBe(false);
-    expect(existsSync(lock)).toBe(false);
+    // Several rounds of eight waiters on a crashed holder's lock: they all see it
+    // stale at once, and only that lock may be broken, never a new holder's.
+    for (let round = 0; round < 5; round++) {
+      writeFileSync(lock, '99999 crashed\n');
+      const old = new Date(Date.now() - 120_000);
+      utimesSync(lock, old, old);
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.withLock('z', work, { staleMs: 60_000, waitMs: 5000 }),
+        ),
+      );
+      expect(overlapped).toBe(false);
+      expect(existsSync(lock)).toBe(false);
+    }
     // A holder whose lock was taken over (replaced) leaves the new owner's lock in place.
     await store.withLock('z', async () => {
       writeFileSync(lock, 'someone else\n');
     });
     expect(readFileSync(lock, 'utf8')).toBe('someone else\n');
+  });
+
+  it('a waiter that saw a stale lock never breaks the lock a new holder took since', async () => {
+    const dir = tmp();
+    const store = new TokenStore(dir);
+    await store.withLock('y', async () => undefined); // creates the directory
+    const lock = join(dir, 'y.lock');
+    const breakStale = (
+      store as unknown as {
+        breakStale(l: string, seen: { ino: number; mtimeMs: number }, ms: number): Promise<void>;
+      }
+    ).breakStale.bind(store);
+    const old = new Date(Date.now() - 120_000);
+    // The waiter sees a crashed holder's lock...
+    writeFileSync(lock, '99999 crashed\n');
+    utimesSync(lock, old, old);
+    const seen = statSync(lock);
+    // ...another waiter breaks it first and takes the lock...
+    rmSync(lock);
+    writeFileSync(lock, 'new holder\n');
+    // ...then the first one goes on breaking what it saw: the new lock stays.
+    await breakStale(lock, seen, 60_000);
+    expect(readFileSync(lock, 'utf8')).toBe('new holder\n');
+    // Even when the new lock is old too (on its own inode or the reused one), it
+    // is not the file that was seen.
+    const older = new Date(Date.now() - 100_000);
+    utimesSync(lock, older, older);
+    await breakStale(lock, seen, 60_000);
+    expect(readFileSync(lock, 'utf8')).toBe('new holder\n');
+    // The lock it saw, still there and stale, is removed; and the guard with it.
+    await breakStale(lock, statSync(lock), 60_000);
+    expect(existsSync(lock)).toBe(false);
+    expect(existsSync(`${lock}.break`)).toBe(false);
+    // A breaker that crashed holding the guard: cleared after a few seconds.
+    writeFileSync(lock, '99999 crashed\n');
+    utimesSync(lock, old, old);
+    writeFileSync(`${lock}.break`, '');
+    utimesSync(`${lock}.break`, old, old);
+    await store.withLock('y', async () => undefined, { staleMs: 60_000, waitMs: 5000 });
+    expect(existsSync(`${lock}.break`)).toBe(false);
   });
 
   describe('ten processes writing at once', () => {

@@ -16,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { craft } from '../helpers/jwt-fixtures.js';
 import { BIN, ROOT, baseEnv, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-code-cache-'));
@@ -34,9 +35,11 @@ function run(bin: string, args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { env: baseEnv(dir), encoding: 'utf8' });
 }
 
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = Math.floor(Date.now() / 1000);
-const token = `${b64({ alg: 'RS256', kid: 'k' })}.${b64({ iss: 'https://idp.example/', aud: 'api', sub: 'a', exp: now + 600, iat: now })}.${Buffer.alloc(64, 7).toString('base64url')}`;
+const token = craft(
+  { alg: 'RS256', kid: 'k' },
+  { iss: 'https://idp.example/', aud: 'api', sub: 'a', exp: now + 600, iat: now },
+);
 
 let helpText: string;
 beforeAll(async () => {

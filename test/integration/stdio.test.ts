@@ -16,15 +16,18 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { craft } from '../helpers/jwt-fixtures.js';
 import { BIN, ROOT, baseEnv } from '../helpers/cli.js';
 
 const STDIO = join(ROOT, 'dist', 'cli', 'stdio.js');
 const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-stdio-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = Math.floor(Date.now() / 1000);
-const token = `${b64({ alg: 'RS256', kid: 'k' })}.${b64({ iss: 'https://idp.example/', aud: 'api', sub: 'a', exp: now + 600, iat: now })}.${Buffer.alloc(64, 7).toString('base64url')}`;
+const token = craft(
+  { alg: 'RS256', kid: 'k' },
+  { iss: 'https://idp.example/', aud: 'api', sub: 'a', exp: now + 600, iat: now },
+);
 
 describe('Stdio', () => {
   it('direct writes, then the stream, then more text: all of it, in order', () => {

@@ -304,40 +304,38 @@ function timeChecks(payload: Record<string, unknown>, nowS: number, skew: number
   } else {
     checks.push({ name: 'exp', status: 'ok', message: `expires ${describeTime(exp, nowS)}` });
   }
-  if (nbf !== undefined) {
-    if (!isNumericDate(nbf)) {
+  // nbf and iat: a number of seconds, and not after now (plus the skew).
+  const notAfterNow = (
+    name: 'nbf' | 'iat',
+    value: unknown,
+    future: (when: string) => string,
+    ok: (when: string) => string,
+  ) => {
+    if (value === undefined) return;
+    if (!isNumericDate(value)) {
       checks.push({
-        name: 'nbf',
+        name,
         status: 'fail',
-        message: `"nbf" is not a number of seconds: ${quote(nbf)}`,
+        message: `"${name}" is not a number of seconds: ${quote(value)}`,
       });
-    } else if (nbf > nowS + skew) {
-      checks.push({
-        name: 'nbf',
-        status: 'fail',
-        message: `not yet valid: nbf ${describeTime(nbf, nowS)}${skewNote}`,
-      });
+    } else if (value > nowS + skew) {
+      checks.push({ name, status: 'fail', message: future(describeTime(value, nowS)) });
     } else {
-      checks.push({ name: 'nbf', status: 'ok', message: `valid since ${describeTime(nbf, nowS)}` });
+      checks.push({ name, status: 'ok', message: ok(describeTime(value, nowS)) });
     }
-  }
-  if (iat !== undefined) {
-    if (!isNumericDate(iat)) {
-      checks.push({
-        name: 'iat',
-        status: 'fail',
-        message: `"iat" is not a number of seconds: ${quote(iat)}`,
-      });
-    } else if (iat > nowS + skew) {
-      checks.push({
-        name: 'iat',
-        status: 'fail',
-        message: `issued in the future: iat ${describeTime(iat, nowS)}${skewNote}; check the clocks`,
-      });
-    } else {
-      checks.push({ name: 'iat', status: 'ok', message: `issued ${describeTime(iat, nowS)}` });
-    }
-  }
+  };
+  notAfterNow(
+    'nbf',
+    nbf,
+    (when) => `not yet valid: nbf ${when}${skewNote}`,
+    (when) => `valid since ${when}`,
+  );
+  notAfterNow(
+    'iat',
+    iat,
+    (when) => `issued in the future: iat ${when}${skewNote}; check the clocks`,
+    (when) => `issued ${when}`,
+  );
   return checks;
 }
 

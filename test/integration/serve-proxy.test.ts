@@ -264,8 +264,19 @@ describe('upstream failures', () => {
         expect(r.headers['content-type']).toBe('application/json');
         expect(await r.body.json()).toEqual({ error: 'bad_gateway' });
       }
+      // A verified WebSocket upgrade takes the same dispatch: the same 502, then close.
+      const ws = parseRawResponse(
+        await rawExchange(
+          down.port,
+          `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+        ),
+      );
+      expect(ws.status).toBe(502);
+      expect(ws.headers['connection']).toBe('close');
+      expect(JSON.parse(ws.body)).toEqual({ error: 'bad_gateway' });
       const logs = down.logs().filter((l) => 'status' in l);
       expect(logs.map((l) => l['reason'])).toEqual([
+        'upstream_unreachable',
         'upstream_unreachable',
         'upstream_unreachable',
       ]);

@@ -1,7 +1,7 @@
 /**
  * The Wycheproof JWS vectors (C2SP/wycheproof, json_web_signature_test.json),
- * read from `../shared/vectors/wycheproof/` next to the repository (CI keeps
- * `shared/` beside the checkout). Missing vectors fail the test loudly: a
+ * read from test/vectors/wycheproof/ (copied from ../shared/vectors/). Missing
+ * vectors fail the test loudly: a
  * skipped security suite must never look like a passing one.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -23,14 +23,19 @@ export interface WycheproofGroup {
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const VECTORS_DIR = path.resolve(repoRoot, '..', 'shared', 'vectors', 'wycheproof');
+/**
+ * The Wycheproof JOSE vectors, unchanged copies of ../shared/vectors/wycheproof/
+ * (Apache 2.0, LICENSE and README beside them) kept in the repository, so that
+ * a clone tests on its own wherever CI puts it.
+ */
+export const VECTORS_DIR = path.resolve(repoRoot, 'test', 'vectors', 'wycheproof');
 
 export function loadJwsVectors(): WycheproofGroup[] {
   const file = path.join(VECTORS_DIR, 'json_web_signature_test.json');
   if (!existsSync(file)) {
     throw new Error(
       `Wycheproof vectors not found at ${file}: the security suite cannot run. ` +
-        'Place C2SP/wycheproof testvectors_v1/json_web_signature_test.json in ../shared/vectors/wycheproof/ next to the repository.',
+        'Copy them from ../shared/vectors/wycheproof/ (C2SP/wycheproof testvectors_v1) into test/vectors/wycheproof/.',
     );
   }
   const data = JSON.parse(readFileSync(file, 'utf8')) as {

@@ -1,5 +1,5 @@
 /**
- * Wycheproof JWS vectors (../shared/vectors/wycheproof/, see its README)
+ * Wycheproof JWS vectors (test/vectors/wycheproof/, copied from ../shared; see its README)
  * through decode's verification core, the algorithm pinned to the key:
  * accepted <=> "valid", except the eight data quirks the README lists.
  */
@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JWK } from 'jose';
 import { verifySignature } from '../../src/core/jwt/verify.js';
-import { ROOT } from '../helpers/cli.js';
+import { VECTORS_DIR } from '../helpers/gateway-wycheproof.js';
 
-const FILE = join(ROOT, '..', 'shared', 'vectors', 'wycheproof', 'json_web_signature_test.json');
+const FILE = join(VECTORS_DIR, 'json_web_signature_test.json');
 
 interface Vector {
   tcId: number;
@@ -71,7 +71,7 @@ const QUIRKS: Record<number, { expected: boolean; reason: string }> = {
 function loadVectors(): Group[] {
   if (!existsSync(FILE)) {
     throw new Error(
-      `the Wycheproof JWS vectors are missing: ${FILE} (see ../shared/vectors/wycheproof/README.md)`,
+      `the Wycheproof JWS vectors are missing: ${FILE} (see test/vectors/wycheproof/README.md)`,
     );
   }
   const data = JSON.parse(readFileSync(FILE, 'utf8')) as {

@@ -7,10 +7,22 @@
  */
 
 export type RefusalError =
-  'unauthorized' | 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  | 'unauthorized'
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'access_denied'
+  | 'invalid_client'
+  | 'not_found'
+  | 'rate_limited'
+  | 'quota_exceeded'
+  | 'temporarily_unavailable'
+  | 'internal_error';
+
+export type RefusalStatus = 400 | 401 | 403 | 404 | 429 | 500 | 503;
 
 interface ReasonSpec {
-  readonly status: 400 | 401 | 403;
+  readonly status: RefusalStatus;
   readonly error: RefusalError;
   readonly description: string;
 }
@@ -144,13 +156,83 @@ export const REASONS = {
     error: 'invalid_token',
     description: 'a forwarded claim contains a control character',
   },
+  // Gateway plans (docs/gateway-config.md): claims, credentials, routing, limits.
+  multiple_tokens: {
+    status: 400,
+    error: 'invalid_request',
+    description: 'more than one token in the request',
+  },
+  exp_too_far: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'token lifetime exceeds the maximum allowed',
+  },
+  claim_forbidden: {
+    status: 403,
+    error: 'access_denied',
+    description: 'a required claim does not match',
+  },
+  key_claim_missing: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'token has no claim to select its credential',
+  },
+  credential_not_found: {
+    status: 401,
+    error: 'invalid_token',
+    description: 'no credential for this token',
+  },
+  identity_missing: {
+    status: 403,
+    error: 'access_denied',
+    description: 'token has no claim to identify its subject',
+  },
+  policy_not_found: {
+    status: 403,
+    error: 'access_denied',
+    description: 'no policy applies to this token',
+  },
+  api_not_allowed: {
+    status: 403,
+    error: 'access_denied',
+    description: 'the policy does not open this API',
+  },
+  client_credentials_invalid: {
+    status: 401,
+    error: 'invalid_client',
+    description: 'client credentials refused',
+  },
+  token_inactive: { status: 401, error: 'invalid_token', description: 'token is not active' },
+  idp_unavailable: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    description: 'the identity provider could not be reached',
+  },
+  route_not_found: { status: 404, error: 'not_found', description: 'no API at this path' },
+  path_invalid: {
+    status: 400,
+    error: 'invalid_request',
+    description: 'the path leaves the API',
+  },
+  limit_key_missing: {
+    status: 500,
+    error: 'internal_error',
+    description: 'no value to count requests by',
+  },
+  rate_limited: { status: 429, error: 'rate_limited', description: 'rate limit exceeded' },
+  quota_exceeded: { status: 429, error: 'quota_exceeded', description: 'quota exceeded' },
+  limits_unavailable: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    description: 'the limit store is unavailable',
+  },
 } as const satisfies Record<string, ReasonSpec>;
 
 export type ReasonCode = keyof typeof REASONS;
 
 export interface Refusal {
   readonly reason: ReasonCode;
-  readonly status: 400 | 401 | 403;
+  readonly status: RefusalStatus;
   readonly error: RefusalError;
   readonly description: string;
   /** For insufficient_scope: the scopes required, space-separated. */
@@ -189,16 +271,22 @@ export function quotable(text: string): string {
 
 export const REALM = 'oidc-gw';
 
-/** The `WWW-Authenticate` value for a refusal (RFC 6750 §3). */
-export function wwwAuthenticate(r: Refusal): string {
-  if (r.error === 'unauthorized') return `Bearer realm="${REALM}"`;
+const RFC6750_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_request',
+  'invalid_token',
+  'insufficient_scope',
+]);
+
+/** The `WWW-Authenticate` value for a refusal (RFC 6750 §3): error codes only from RFC 6750 §3.1. */
+export function wwwAuthenticate(r: Pick<Refusal, 'error' | 'description' | 'scope'>): string {
+  if (!RFC6750_ERRORS.has(r.error)) return `Bearer realm="${REALM}"`;
   let value = `Bearer realm="${REALM}", error="${r.error}", error_description="${quotable(r.description)}"`;
   if (r.scope !== undefined) value += `, scope="${quotable(r.scope)}"`;
   return value;
 }
 
 /** The JSON body of a refusal (SPEC, serve: refusals). */
-export function refusalBody(r: Refusal): string {
+export function refusalBody(r: Pick<Refusal, 'error' | 'description' | 'scope'>): string {
   const body: Record<string, string> = { error: r.error, error_description: r.description };
   if (r.scope !== undefined) body['scope'] = r.scope;
   return JSON.stringify(body);

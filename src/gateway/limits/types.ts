@@ -1,0 +1,45 @@
+/**
+ * The limits library's contract (docs/limits.md): a store counts hits per
+ * (API, rule, identity) with one of the algorithms of `LimitAlgorithm`,
+ * atomically, and answers with what the response headers need.
+ */
+import type { LimitRule } from '../plan.js';
+
+/** What one check-and-count of one rule says. */
+export interface LimitState {
+  readonly rule: LimitRule;
+  /** This request may pass (as far as this rule goes). */
+  readonly allowed: boolean;
+  readonly limit: number;
+  /** Requests left in the current window after this one (never below 0). */
+  readonly remaining: number;
+  /** Epoch ms when the window resets (fixed windows) or when one more request will be allowed (sliding). */
+  readonly resetMs: number;
+  /** Refused: seconds until a retry can pass (>= 1, rounded up); allowed: 0. */
+  readonly retryAfterSeconds: number;
+}
+
+/** A counter's identity: which API, which rule, whose. */
+export interface CounterKey {
+  readonly api: string;
+  /** The identity, already hashed when it is a secret (client id...). */
+  readonly identity: string;
+}
+
+export interface LimitStore {
+  /**
+   * Checks and counts one request against `rules`, in order, as one atomic
+   * step per rule. A rule that refuses stops the ones after it (they are
+   * neither checked nor counted). `cost` is the weight of the request
+   * (APIM increment-count; 1 otherwise).
+   */
+  hit(
+    key: CounterKey,
+    rules: readonly LimitRule[],
+    nowMs: number,
+    cost?: number,
+  ): Promise<readonly LimitState[]>;
+  /** Store health: false while a Redis store has lost its server. */
+  readonly healthy: boolean;
+  close(): Promise<void>;
+}

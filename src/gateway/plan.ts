@@ -1,0 +1,385 @@
+/**
+ * The gateway plan: what `serve` runs, as pure data (docs/architecture.md,
+ * "The gateway as a plan"). Flags, an oidc-gw YAML/JSON file, a Tyk API
+ * definition, a Kong declarative file and an APIM policy are five ways to
+ * say the same thing; each importer (src/gateway/load/) compiles its source
+ * into a `Plan` plus warnings, and the request path only executes plans.
+ *
+ * Rules for importers:
+ * - never throw on what they do not support: return a `Warning` with the
+ *   path inside the file (`apis[0].foo`);
+ * - throw `PlanError` (file, path, message) for what is invalid or would
+ *   make the emulation wrong;
+ * - describe what the original gateway checks, no more and no less, and add
+ *   a `skipped_check` warning for each check it skips (classic Tyk never
+ *   compares `iss`/`aud`; Kong's jwt plugin checks `exp` only on request).
+ *
+ * Everything here is plain data, frozen by `freezePlan`: a reload builds a
+ * new plan and swaps it whole.
+ */
+
+/** Which gateway's answers (status, headers, body bytes) an API gives. */
+export type ErrorStyle = 'rfc6750' | 'tyk' | 'kong' | 'apim';
+
+/** The format a plan came from. */
+export type SourceFormat = 'flags' | 'oidc-gw' | 'tyk' | 'kong' | 'apim';
+
+export interface Warning {
+  /** The file, or `flags`. */
+  readonly file: string;
+  /** Path inside the file, JSONPath-like (`apis[0].rate_limit`) or an XPath for APIM. */
+  readonly path: string;
+  readonly message: string;
+  /**
+   * `ignored`: a field that is not enforced; `skipped_check`: a check the
+   * original gateway does not make (so the deployed gateway accepts such
+   * tokens); `note`: anything else worth saying at start.
+   */
+  readonly kind: 'ignored' | 'skipped_check' | 'note';
+}
+
+/** An invalid configuration: exit 2, `FILE: PATH: MESSAGE`. */
+export class PlanError extends Error {
+  constructor(
+    readonly file: string,
+    readonly path: string,
+    readonly detail: string,
+  ) {
+    super(path ? `${file}: ${path}: ${detail}` : `${file}: ${detail}`);
+    this.name = 'PlanError';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Where the credential is read from
+
+/**
+ * Where an API reads its token. The oidc-gw default is the Authorization
+ * header with the Bearer scheme only (RFC 6750 §2.1), never the query.
+ */
+export interface TokenSource {
+  /** Header names to read, lower-case, in order (default ['authorization']). */
+  readonly headers: readonly string[];
+  /**
+   * `required`: `Bearer TOKEN` only (oidc-gw, Kong's header form);
+   * `optional`: a leading `Bearer ` (any case) is stripped when present (Tyk, APIM without require-scheme);
+   */
+  readonly scheme: 'required' | 'optional';
+  /** Query parameters that may carry the token (Kong `uri_param_names`, Tyk `param_name`). */
+  readonly query: readonly string[];
+  /** Cookies that may carry the token. */
+  readonly cookies: readonly string[];
+}
+
+// ---------------------------------------------------------------------------
+// Trust: where verification keys come from
+
+export interface PublicKeyFile {
+  /** PEM (public key or certificate), JWK or JWKS text. */
+  readonly text: string;
+  /** For messages: the file name, or `FILE: PATH` for a key inside a config. */
+  readonly source: string;
+  /** Restrict this key to these algorithms (Kong's jwt_secret algorithm). */
+  readonly algorithms?: readonly string[];
+  /** The kid this key answers to; undefined: any kid (a pinned key). */
+  readonly kid?: string;
+}
+
+export interface SharedSecret {
+  readonly secret: Uint8Array;
+  /** HS256/384/512 by default; an importer may narrow (Kong: the secret's algorithm). */
+  readonly algorithms?: readonly string[];
+  readonly kid?: string;
+  /** For messages (never the secret itself). */
+  readonly source: string;
+}
+
+export interface Trust {
+  /** Keys by discovery (`iss` must then match one of them, unless checks.issuers says otherwise). */
+  readonly issuers: readonly string[];
+  /** JWK Sets trusted for any issuer. */
+  readonly jwksUris: readonly string[];
+  readonly publicKeys: readonly PublicKeyFile[];
+  readonly secrets: readonly SharedSecret[];
+  /**
+   * Kong's jwt plugin: the claim (`key_claim_name`, default `iss`; looked up
+   * in the payload, then in the header) whose value selects one credential,
+   * and only that credential's key verifies. Absent: every trusted key may.
+   */
+  readonly keyedBy?: KeyedTrust;
+}
+
+export interface KeyedTrust {
+  readonly claim: string;
+  /** By claim value. */
+  readonly credentials: ReadonlyArray<{
+    readonly key: string;
+    /** Kong consumer, forwarded as X-Consumer-* headers. */
+    readonly consumer?: {
+      readonly id: string;
+      readonly username?: string;
+      readonly customId?: string;
+    };
+    /** The credential's id (X-Credential-Identifier). */
+    readonly credentialId: string;
+    readonly algorithm: string;
+    readonly publicKey?: PublicKeyFile;
+    readonly secret?: SharedSecret;
+  }>;
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+/**
+ * A claim rule. `claim` is a path into the payload (`['realm_access', 'roles']`);
+ * the claim's values are the string (split on `separator` when given), the
+ * array's strings, or a number/boolean as JSON text.
+ *  - `present`: the claim exists;
+ *  - `any`: at least one of `values` is among the claim's values;
+ *  - `all`: every one of `values` is;
+ *  - `any_group`: Kong's `*_required`: each entry of `groups` is an AND of
+ *    its values, the entries are OR'ed.
+ */
+export interface ClaimRule {
+  readonly claim: readonly string[];
+  readonly match: 'present' | 'any' | 'all' | 'any_group';
+  readonly values: readonly string[];
+  readonly groups?: readonly (readonly string[])[];
+  readonly separator?: string;
+  /** `forbidden` refusals are 403 in most styles (Kong `*_required`, native scopes). */
+  readonly failure: 'claim' | 'forbidden' | 'scope';
+  /** Where it came from, for --check (`required_claims.role`). */
+  readonly label: string;
+}
+
+export type TimeCheck = 'required' | 'if_present' | 'off';
+
+export interface Checks {
+  /** Explicit algorithm list; undefined: those of the trusted keys. `none` is never one. */
+  readonly algorithms?: readonly string[];
+  readonly exp: TimeCheck;
+  readonly nbf: TimeCheck;
+  readonly iat: TimeCheck;
+  /** Seconds of leeway for each time claim. */
+  readonly skew: { readonly exp: number; readonly nbf: number; readonly iat: number };
+  /** Kong `maximum_expiration`: exp must be at most this many seconds from now (0: off). */
+  readonly maxExpirationSeconds: number;
+  /** Allowed `iss`, exact; empty: not checked. */
+  readonly issuers: readonly string[];
+  /** Allowed audiences, any-of; empty: not checked. */
+  readonly audiences: readonly string[];
+  readonly claims: readonly ClaimRule[];
+  /** Largest token accepted, bytes. */
+  readonly maxTokenBytes: number;
+}
+
+// ---------------------------------------------------------------------------
+// Credentials other than a bearer JWT (SPEC section 3)
+
+export interface ClientCredentialsExchange {
+  /** Issuer (discovery) or token endpoint to send the caller's credentials to. */
+  readonly issuer?: string;
+  readonly tokenEndpoint?: string;
+  /** Where the caller may put its credentials. */
+  readonly from: ReadonlyArray<'header' | 'body' | 'query'>;
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post';
+  readonly scope?: string;
+  /** Extra token request parameters (Auth0's `audience`). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface Introspection {
+  readonly issuer?: string;
+  readonly endpoint?: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post';
+  /** Seconds an inactive answer is remembered. */
+  readonly negativeTtlSeconds: number;
+  /** Upper bound for an active answer's cache lifetime. */
+  readonly maxTtlSeconds: number;
+}
+
+export interface Credentials {
+  readonly bearer: boolean;
+  readonly clientCredentials?: ClientCredentialsExchange;
+  readonly introspection?: Introspection;
+}
+
+// ---------------------------------------------------------------------------
+// Limits (SPEC section 3, "Limits and quotas per identity")
+
+/**
+ * The counting algorithms (docs/limits.md):
+ *  - `sliding_log`: at most N in any rolling window; refused requests count (Tyk's rolling limiter);
+ *  - `sliding_window`: two-window weighted counter (APIM rate-limit-by-key; oidc-gw default);
+ *  - `fixed_calendar`: UTC calendar windows (Kong: second...year);
+ *  - `fixed_first_request`: a window that starts at the identity's first request (Tyk quota);
+ *  - `fixed_from_start`: windows of `periodMs` from `startMs` (APIM quota-by-key).
+ */
+export type LimitAlgorithm =
+  'sliding_log' | 'sliding_window' | 'fixed_calendar' | 'fixed_first_request' | 'fixed_from_start';
+
+/** Who a counter belongs to. */
+export type LimitKey =
+  | { readonly by: 'claim'; readonly claim: readonly string[] }
+  | { readonly by: 'client_id' }
+  | { readonly by: 'ip' }
+  | { readonly by: 'header'; readonly header: string }
+  /** Kong consumer / credential, Tyk policy identity... resolved by the exchange. */
+  | { readonly by: 'consumer' }
+  | { readonly by: 'credential' }
+  /** One counter for everyone (Tyk global_rate_limit). */
+  | { readonly by: 'api' }
+  /** APIM counter-key expression, compiled by the APIM importer. */
+  | { readonly by: 'expression'; readonly source: string };
+
+export interface LimitRule {
+  /** Stable id inside the API (`rate`, `quota`, `kong-minute`...), part of the store key. */
+  readonly id: string;
+  readonly kind: 'rate' | 'quota';
+  readonly algorithm: LimitAlgorithm;
+  readonly limit: number;
+  readonly periodMs: number;
+  /** fixed_calendar: which calendar unit (periodMs is then informative). */
+  readonly calendar?: 'second' | 'minute' | 'hour' | 'day' | 'month' | 'year';
+  /** fixed_from_start: the first window's start (epoch ms). */
+  readonly startMs?: number;
+  /** Whether a refused request is counted too (Tyk: yes; Kong local: no). */
+  readonly countRefused: boolean;
+  readonly key: LimitKey;
+  /** Where it came from, for --check and logs. */
+  readonly label: string;
+}
+
+// ---------------------------------------------------------------------------
+// Forwarding
+
+export interface Forwarding {
+  /** Claims sent upstream as headers (a client's copy is always removed). */
+  readonly claims: ReadonlyArray<{ readonly header: string; readonly claim: string }>;
+  readonly stripAuthorization: boolean;
+  /** Kong: X-Consumer-ID, X-Consumer-Username, X-Credential-Identifier... */
+  readonly consumerHeaders: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// Answers
+
+export interface StyleOptions {
+  readonly style: ErrorStyle;
+  /** Tyk `hide_generator_header`. */
+  readonly hideGenerator?: boolean;
+  /** Kong jwt `realm`. */
+  readonly realm?: string;
+  /** Kong openid-connect `unauthorized_error_message` / `forbidden_error_message`. */
+  readonly unauthorizedMessage?: string;
+  readonly forbiddenMessage?: string;
+  /** APIM validate-jwt `failed-validation-httpcode` / `failed-validation-error-message`. */
+  readonly failedStatus?: number;
+  readonly failedMessage?: string;
+  /** Kong rate-limiting `hide_client_headers`, `error_code`, `error_message`. */
+  readonly hideLimitHeaders?: boolean;
+  readonly limitStatus?: number;
+  readonly limitMessage?: string;
+  /** Tyk: `X-RateLimit-*` carry `quotas` (default) or `rate_limits`. */
+  readonly limitHeaderSource?: 'quotas' | 'rate_limits';
+  /** APIM header names for rate-limit-by-key. */
+  readonly retryAfterHeader?: string;
+  readonly remainingHeader?: string;
+  readonly totalHeader?: string;
+}
+
+// ---------------------------------------------------------------------------
+// The API and the plan
+
+export interface ApiPlan {
+  /** Unique within the plan; the `api` log field and metrics label. */
+  readonly name: string;
+  readonly source: { readonly format: SourceFormat; readonly file: string; readonly path: string };
+  readonly match: {
+    /** Path prefix, starting with `/`, no trailing `/` except for the root. */
+    readonly path: string;
+    /** Drop the prefix before forwarding. */
+    readonly stripPath: boolean;
+  };
+  /** May carry a base path (`http://host/base`). */
+  readonly upstream: { readonly url: string; readonly timeoutMs: number };
+  readonly token: TokenSource;
+  readonly trust: Trust;
+  readonly checks: Checks;
+  readonly credentials: Credentials;
+  readonly forward: Forwarding;
+  readonly limits: readonly LimitRule[];
+  readonly answers: StyleOptions;
+  /**
+   * Tyk policies: which identities may use this API and with what limits is
+   * decided per token (policy claim, default policies, scope mapping). The
+   * Tyk importer fills this; other formats leave it undefined.
+   */
+  readonly policies?: PolicyBinding;
+}
+
+/** Tyk's policy resolution, compiled (docs/gateways/tyk.md). */
+export interface PolicyBinding {
+  /** `jwt_identity_base_field` (fallback `sub`): the identity the counters follow. */
+  readonly identityClaim: string;
+  /** `jwt_policy_field_name`. */
+  readonly policyClaim?: string;
+  readonly defaultPolicies: readonly string[];
+  /** scope value -> policy id. */
+  readonly scopeToPolicy?: Readonly<Record<string, string>>;
+  readonly scopeClaim?: string;
+  /** Policies by id: whether they open this API, and their limits. */
+  readonly policies: Readonly<
+    Record<string, { readonly allowsApi: boolean; readonly limits: readonly LimitRule[] }>
+  >;
+}
+
+export interface Plan {
+  readonly apis: readonly ApiPlan[];
+  readonly warnings: readonly Warning[];
+  /** The style of the 404 when no API matches: the first file's gateway. */
+  readonly notFoundStyle: StyleOptions;
+  /** The files read (empty for flags), for reload. */
+  readonly files: readonly string[];
+}
+
+/** Defaults an importer starts from (oidc-gw's own, strict). */
+export const DEFAULT_CHECKS: Checks = Object.freeze({
+  exp: 'required',
+  nbf: 'if_present',
+  iat: 'if_present',
+  skew: Object.freeze({ exp: 30, nbf: 30, iat: 30 }),
+  maxExpirationSeconds: 0,
+  issuers: Object.freeze([]) as readonly string[],
+  audiences: Object.freeze([]) as readonly string[],
+  claims: Object.freeze([]) as readonly ClaimRule[],
+  maxTokenBytes: 8192,
+}) as Checks;
+
+export const BEARER_HEADER: TokenSource = Object.freeze({
+  headers: Object.freeze(['authorization']),
+  scheme: 'required',
+  query: Object.freeze([]),
+  cookies: Object.freeze([]),
+}) as TokenSource;
+
+/** A normalized path prefix: leading `/`, no trailing `/` (except the root). */
+export function normalizePrefix(path: string): string {
+  let p = path.trim();
+  if (!p.startsWith('/')) p = `/${p}`;
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  return p;
+}
+
+/** Deep-freezes a plan (reload swaps whole plans; nothing mutates one). */
+export function freezePlan<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    if (value instanceof Uint8Array) return value;
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) freezePlan(v);
+  }
+  return value;
+}

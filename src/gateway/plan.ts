@@ -17,6 +17,9 @@
  * Everything here is plain data, frozen by `freezePlan`: a reload builds a
  * new plan and swaps it whole.
  */
+import type { Checks, ClaimRule } from '../core/gateway/claims.js';
+
+export type { Checks, ClaimRule, TimeCheck } from '../core/gateway/claims.js';
 
 /** Which gateway's answers (status, headers, body bytes) an API gives. */
 export type ErrorStyle = 'rfc6750' | 'tyk' | 'kong' | 'apim';
@@ -129,50 +132,8 @@ export interface KeyedTrust {
 }
 
 // ---------------------------------------------------------------------------
-// Checks
-
-/**
- * A claim rule. `claim` is a path into the payload (`['realm_access', 'roles']`);
- * the claim's values are the string (split on `separator` when given), the
- * array's strings, or a number/boolean as JSON text.
- *  - `present`: the claim exists;
- *  - `any`: at least one of `values` is among the claim's values;
- *  - `all`: every one of `values` is;
- *  - `any_group`: Kong's `*_required`: each entry of `groups` is an AND of
- *    its values, the entries are OR'ed.
- */
-export interface ClaimRule {
-  readonly claim: readonly string[];
-  readonly match: 'present' | 'any' | 'all' | 'any_group';
-  readonly values: readonly string[];
-  readonly groups?: readonly (readonly string[])[];
-  readonly separator?: string;
-  /** `forbidden` refusals are 403 in most styles (Kong `*_required`, native scopes). */
-  readonly failure: 'claim' | 'forbidden' | 'scope';
-  /** Where it came from, for --check (`required_claims.role`). */
-  readonly label: string;
-}
-
-export type TimeCheck = 'required' | 'if_present' | 'off';
-
-export interface Checks {
-  /** Explicit algorithm list; undefined: those of the trusted keys. `none` is never one. */
-  readonly algorithms?: readonly string[];
-  readonly exp: TimeCheck;
-  readonly nbf: TimeCheck;
-  readonly iat: TimeCheck;
-  /** Seconds of leeway for each time claim. */
-  readonly skew: { readonly exp: number; readonly nbf: number; readonly iat: number };
-  /** Kong `maximum_expiration`: exp must be at most this many seconds from now (0: off). */
-  readonly maxExpirationSeconds: number;
-  /** Allowed `iss`, exact; empty: not checked. */
-  readonly issuers: readonly string[];
-  /** Allowed audiences, any-of; empty: not checked. */
-  readonly audiences: readonly string[];
-  readonly claims: readonly ClaimRule[];
-  /** Largest token accepted, bytes. */
-  readonly maxTokenBytes: number;
-}
+// Checks: ClaimRule, TimeCheck and Checks live with the one verifier
+// (src/core/gateway/claims.ts) and are part of the plan.
 
 // ---------------------------------------------------------------------------
 // Credentials other than a bearer JWT (SPEC section 3)

@@ -1,7 +1,13 @@
 /**
- * The claim checks of `serve`, in SPEC order: exp (required), nbf and iat
- * (with skew), iss (exact), aud (any-of), required claims, required scopes.
- * Pure: the time is passed in.
+ * The claim checks of a gateway API, after the signature is verified:
+ * exp / nbf / iat (each required, checked when present, or not checked, with
+ * its own leeway), a maximum lifetime, iss (exact), aud (any-of), then the
+ * claim rules (required claims, scopes, a gateway's `*_required` groups), in
+ * that order. Pure: the time is passed in.
+ *
+ * `serve`'s flags are one set of checks (exp required, nbf/iat when present,
+ * one skew); an imported configuration describes what its gateway checks, no
+ * more and no less (docs/gateway-config.md).
  */
 import { refusal, type Refusal } from './reasons.js';
 
@@ -10,6 +16,7 @@ export interface RequiredClaim {
   readonly value: string;
 }
 
+/** The flag-shaped policy of `serve` (kept for its callers; compiled into `Checks`). */
 export interface ClaimPolicy {
   /** Allowed `iss` values, compared exactly; empty: not checked. */
   readonly issuers: readonly string[];
@@ -18,6 +25,90 @@ export interface ClaimPolicy {
   readonly clockSkewSeconds: number;
   readonly requiredClaims: readonly RequiredClaim[];
   readonly requiredScopes: readonly string[];
+}
+
+/**
+ * A claim rule. `claim` is a path into the payload (`['realm_access', 'roles']`);
+ * the claim's values are the string (split on `separator` when given), the
+ * array's strings, or a number/boolean as JSON text.
+ *  - `present`: the claim exists;
+ *  - `any`: at least one of `values` is among the claim's values;
+ *  - `all`: every one of `values` is;
+ *  - `any_group`: Kong's `*_required`: each entry of `groups` is an AND of
+ *    its values, the entries are OR'ed.
+ * `failure` picks the refusal: `claim` (401 claim_missing / claim_mismatch),
+ * `forbidden` (403 claim_forbidden), `scope` (403 insufficient_scope; the
+ * claim's values are the token's scopes: `scope` or `scp`).
+ */
+export interface ClaimRule {
+  readonly claim: readonly string[];
+  readonly match: 'present' | 'any' | 'all' | 'any_group';
+  readonly values: readonly string[];
+  readonly groups?: readonly (readonly string[])[];
+  readonly separator?: string;
+  readonly failure: 'claim' | 'forbidden' | 'scope';
+  /** Where it came from, for --check (`required_claims.role`). */
+  readonly label: string;
+}
+
+export type TimeCheck = 'required' | 'if_present' | 'off';
+
+export interface Checks {
+  /** Explicit algorithm list; undefined: those of the trusted keys. `none` is never one. */
+  readonly algorithms?: readonly string[] | undefined;
+  readonly exp: TimeCheck;
+  readonly nbf: TimeCheck;
+  readonly iat: TimeCheck;
+  /** Seconds of leeway for each time claim. */
+  readonly skew: { readonly exp: number; readonly nbf: number; readonly iat: number };
+  /** Kong `maximum_expiration`: exp at most this many seconds from now (0: off). */
+  readonly maxExpirationSeconds: number;
+  /**
+   * Allowed `iss`, exact; empty: the identifiers of the issuers trusted by
+   * discovery, if any; else not checked.
+   */
+  readonly issuers: readonly string[];
+  /** Allowed audiences, any-of; empty: not checked. */
+  readonly audiences: readonly string[];
+  readonly claims: readonly ClaimRule[];
+  /** Largest token accepted, bytes. */
+  readonly maxTokenBytes: number;
+}
+
+/** The checks `serve`'s flags describe. */
+export function checksFromPolicy(
+  policy: ClaimPolicy,
+  extra: { algorithms?: readonly string[] | undefined; maxTokenBytes?: number } = {},
+): Checks {
+  const claims: ClaimRule[] = policy.requiredClaims.map(({ name, value }) => ({
+    claim: [name],
+    match: 'any',
+    values: [value],
+    failure: 'claim',
+    label: `required claim ${name}`,
+  }));
+  if (policy.requiredScopes.length > 0) {
+    claims.push({
+      claim: ['scope'],
+      match: 'all',
+      values: [...policy.requiredScopes],
+      failure: 'scope',
+      label: 'required scopes',
+    });
+  }
+  const s = policy.clockSkewSeconds;
+  return {
+    algorithms: extra.algorithms,
+    exp: 'required',
+    nbf: 'if_present',
+    iat: 'if_present',
+    skew: { exp: s, nbf: s, iat: s },
+    maxExpirationSeconds: 0,
+    issuers: policy.issuers,
+    audiences: policy.audiences,
+    claims,
+    maxTokenBytes: extra.maxTokenBytes ?? 8192,
+  };
 }
 
 function isNumericDate(value: unknown): value is number {
@@ -51,66 +142,170 @@ export function tokenScopes(payload: Record<string, unknown>): Set<string> {
   return scopes;
 }
 
-/** Checks the claims of a token whose signature is already verified. */
+/** The value at `path` in the payload (own properties only), or undefined. */
+export function claimAt(payload: Record<string, unknown>, path: readonly string[]): unknown {
+  let value: unknown = payload;
+  for (const name of path) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    if (!Object.hasOwn(value, name)) return undefined;
+    value = (value as Record<string, unknown>)[name];
+  }
+  return value;
+}
+
+/** A claim's values as text: the string (split on `separator`), the array's strings, a number as JSON. */
+export function claimValues(value: unknown, separator?: string): string[] {
+  const one = (v: unknown): string[] => {
+    const text = claimText(v);
+    if (text === undefined) return [];
+    return separator && typeof v === 'string' ? text.split(separator).filter(Boolean) : [text];
+  };
+  return Array.isArray(value) ? value.flatMap(one) : one(value);
+}
+
+function ruleRefusal(rule: ClaimRule, missing: boolean, name: string): Refusal {
+  if (rule.failure === 'scope') {
+    return refusal('insufficient_scope', {
+      description: `missing required scope ${rule.values.join(' ')}`,
+      scope: rule.values.join(' '),
+    });
+  }
+  if (rule.failure === 'forbidden') {
+    return refusal('claim_forbidden', {
+      description: missing
+        ? `required claim ${name} missing`
+        : `required claim ${name} does not match`,
+    });
+  }
+  return missing
+    ? refusal('claim_missing', { description: `required claim ${name} missing` })
+    : refusal('claim_mismatch', { description: `required claim ${name} does not match` });
+}
+
+/** Checks one rule; undefined when it holds. */
+export function checkRule(payload: Record<string, unknown>, rule: ClaimRule): Refusal | undefined {
+  const name = rule.claim.join('.');
+  if (rule.failure === 'scope') {
+    const scopes = tokenScopes(payload);
+    const missing = rule.values.filter((s) => !scopes.has(s));
+    if (rule.match === 'any' ? missing.length === rule.values.length : missing.length > 0) {
+      return refusal('insufficient_scope', {
+        description: `missing required scope ${missing.join(' ')}`,
+        scope: rule.values.join(' '),
+      });
+    }
+    return undefined;
+  }
+  const value = claimAt(payload, rule.claim);
+  if (value === undefined || value === null) return ruleRefusal(rule, true, name);
+  if (rule.match === 'present') return undefined;
+  const have = new Set(claimValues(value, rule.separator));
+  let ok: boolean;
+  if (rule.match === 'any') ok = rule.values.some((v) => have.has(v));
+  else if (rule.match === 'all') ok = rule.values.every((v) => have.has(v));
+  else ok = (rule.groups ?? []).some((group) => group.every((v) => have.has(v)));
+  return ok ? undefined : ruleRefusal(rule, false, name);
+}
+
+/** What failed in a claim check, with the facts a gateway's message may quote. */
+export interface ClaimFailure {
+  readonly refusal: Refusal;
+  readonly detail?: {
+    readonly iss?: string;
+    readonly aud?: readonly string[];
+    readonly claim?: string;
+  };
+}
+
+/**
+ * Checks the claims of a token whose signature is already verified.
+ * `issuers` is the effective list (Checks.issuers, or the trusted issuers' ids).
+ */
+export function checkPlanClaims(
+  payload: Record<string, unknown>,
+  nowMs: number,
+  checks: Checks,
+  issuers: readonly string[],
+): ClaimFailure | undefined {
+  const now = nowMs / 1000;
+  const { exp, nbf, iat } = payload;
+  if (checks.exp !== 'off') {
+    if (exp === undefined) {
+      if (checks.exp === 'required') return { refusal: refusal('exp_missing') };
+    } else if (!isNumericDate(exp)) {
+      return { refusal: refusal('claim_type', { description: 'exp is not a number' }) };
+    }
+  }
+  if (checks.nbf !== 'off' && nbf !== undefined && !isNumericDate(nbf)) {
+    return { refusal: refusal('claim_type', { description: 'nbf is not a number' }) };
+  }
+  if (checks.iat !== 'off' && iat !== undefined && !isNumericDate(iat)) {
+    return { refusal: refusal('claim_type', { description: 'iat is not a number' }) };
+  }
+  if (checks.nbf === 'required' && nbf === undefined) {
+    return { refusal: refusal('claim_missing', { description: 'required claim nbf missing' }) };
+  }
+  if (checks.iat === 'required' && iat === undefined) {
+    return { refusal: refusal('claim_missing', { description: 'required claim iat missing' }) };
+  }
+  if (checks.exp !== 'off' && isNumericDate(exp) && now - checks.skew.exp >= exp) {
+    return { refusal: refusal('token_expired') };
+  }
+  if (checks.nbf !== 'off' && isNumericDate(nbf) && nbf > now + checks.skew.nbf) {
+    return { refusal: refusal('token_not_yet_valid') };
+  }
+  if (checks.iat !== 'off' && isNumericDate(iat) && iat > now + checks.skew.iat) {
+    return { refusal: refusal('iat_future') };
+  }
+  if (
+    checks.maxExpirationSeconds > 0 &&
+    isNumericDate(exp) &&
+    exp > now + checks.maxExpirationSeconds
+  ) {
+    return { refusal: refusal('exp_too_far') };
+  }
+
+  if (issuers.length > 0) {
+    const iss = payload['iss'];
+    if (iss === undefined) return { refusal: refusal('issuer_missing') };
+    if (typeof iss !== 'string' || !issuers.includes(iss)) {
+      return {
+        refusal: refusal('issuer_not_allowed'),
+        ...(typeof iss === 'string' ? { detail: { iss } } : {}),
+      };
+    }
+  }
+
+  if (checks.audiences.length > 0) {
+    const aud = payload['aud'];
+    if (aud === undefined) return { refusal: refusal('audience_missing') };
+    if (typeof aud === 'string') {
+      if (!checks.audiences.includes(aud))
+        return { refusal: refusal('audience_not_allowed'), detail: { aud: [aud] } };
+    } else if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) {
+      if (!aud.some((a) => checks.audiences.includes(a)))
+        return { refusal: refusal('audience_not_allowed'), detail: { aud } };
+    } else {
+      return {
+        refusal: refusal('claim_type', {
+          description: 'aud is not a string or an array of strings',
+        }),
+      };
+    }
+  }
+
+  for (const rule of checks.claims) {
+    const problem = checkRule(payload, rule);
+    if (problem) return { refusal: problem, detail: { claim: rule.claim.join('.') } };
+  }
+  return undefined;
+}
+
+/** Checks the claims against `serve`'s flag-shaped policy. */
 export function checkClaims(
   payload: Record<string, unknown>,
   nowMs: number,
   policy: ClaimPolicy,
 ): Refusal | undefined {
-  const now = nowMs / 1000;
-  const skew = policy.clockSkewSeconds;
-  const { exp, nbf, iat } = payload;
-  if (exp === undefined) return refusal('exp_missing');
-  if (!isNumericDate(exp)) return refusal('claim_type', { description: 'exp is not a number' });
-  if (nbf !== undefined && !isNumericDate(nbf)) {
-    return refusal('claim_type', { description: 'nbf is not a number' });
-  }
-  if (iat !== undefined && !isNumericDate(iat)) {
-    return refusal('claim_type', { description: 'iat is not a number' });
-  }
-  if (now - skew >= exp) return refusal('token_expired');
-  if (nbf !== undefined && nbf > now + skew) return refusal('token_not_yet_valid');
-  if (iat !== undefined && iat > now + skew) return refusal('iat_future');
-
-  if (policy.issuers.length > 0) {
-    const iss = payload['iss'];
-    if (iss === undefined) return refusal('issuer_missing');
-    if (typeof iss !== 'string' || !policy.issuers.includes(iss)) {
-      return refusal('issuer_not_allowed');
-    }
-  }
-
-  if (policy.audiences.length > 0) {
-    const aud = payload['aud'];
-    if (aud === undefined) return refusal('audience_missing');
-    if (typeof aud === 'string') {
-      if (!policy.audiences.includes(aud)) return refusal('audience_not_allowed');
-    } else if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) {
-      if (!aud.some((a) => policy.audiences.includes(a))) return refusal('audience_not_allowed');
-    } else {
-      return refusal('claim_type', { description: 'aud is not a string or an array of strings' });
-    }
-  }
-
-  for (const { name, value } of policy.requiredClaims) {
-    const actual = payload[name];
-    if (actual === undefined) {
-      return refusal('claim_missing', { description: `required claim ${name} missing` });
-    }
-    if (!claimMatches(actual, value)) {
-      return refusal('claim_mismatch', { description: `required claim ${name} does not match` });
-    }
-  }
-
-  if (policy.requiredScopes.length > 0) {
-    const scopes = tokenScopes(payload);
-    const missing = policy.requiredScopes.filter((s) => !scopes.has(s));
-    if (missing.length > 0) {
-      return refusal('insufficient_scope', {
-        description: `missing required scope ${missing.join(' ')}`,
-        scope: policy.requiredScopes.join(' '),
-      });
-    }
-  }
-  return undefined;
+  return checkPlanClaims(payload, nowMs, checksFromPolicy(policy), policy.issuers)?.refusal;
 }

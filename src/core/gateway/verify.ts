@@ -9,7 +9,13 @@ import { hash } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { CompactError, parseCompact, type ParsedJws } from '../jwt/compact.js';
 import { VerifiedTokenCache } from './cache.js';
-import { checkClaims, type ClaimPolicy } from './claims.js';
+import {
+  checkPlanClaims,
+  checksFromPolicy,
+  claimAt,
+  type Checks,
+  type ClaimPolicy,
+} from './claims.js';
 import { forwardedHeaders, type ForwardClaim } from './forward.js';
 import type { RemoteKeySet } from './jwks.js';
 import { importedKey, SUPPORTED_ALGS, type KeyEntry } from './keys.js';
@@ -28,9 +34,27 @@ export interface Trust {
   readonly jwksSets: readonly RemoteKeySet[];
   /** `--public-key` keys and the `--secret` key. */
   readonly staticKeys: readonly KeyEntry[];
+  /**
+   * Kong's jwt plugin: a claim's value (payload first, then header) selects
+   * one credential, and only its key, with its one algorithm, verifies.
+   * When set, the other trust sources are not used.
+   */
+  readonly keyed?: KeyedCredentials;
 }
 
-export interface VerifierOptions extends ClaimPolicy {
+export interface KeyedCredential {
+  readonly algorithm: string;
+  readonly keys: readonly KeyEntry[];
+  /** What the gateway forwards about the credential (consumer headers); opaque here. */
+  readonly info: Readonly<Record<string, string>>;
+}
+
+export interface KeyedCredentials {
+  readonly claim: string;
+  readonly byValue: ReadonlyMap<string, KeyedCredential>;
+}
+
+interface VerifierBase {
   readonly trust: Trust;
   /** `--algs`: when set, only these; otherwise every algorithm of the trusted keys. */
   readonly algorithms?: readonly string[] | undefined;
@@ -40,7 +64,15 @@ export interface VerifierOptions extends ClaimPolicy {
   readonly cacheSize: number;
   /** `--forward-claim`: the headers are computed once per token and cached with it. */
   readonly forwardClaims?: readonly ForwardClaim[] | undefined;
+  /**
+   * Claims (paths) whose values a plan needs per request (limit identities,
+   * policies): kept with the verdict, in this order, in `Verified.kept`.
+   */
+  readonly keepClaims?: readonly (readonly string[])[] | undefined;
 }
+
+/** `serve`'s flag-shaped options, or a plan's checks. */
+export type VerifierOptions = VerifierBase & (ClaimPolicy | { readonly checks: Checks });
 
 /**
  * What a verified token leaves behind, and what the cache keeps: only what
@@ -50,6 +82,10 @@ export interface VerifierOptions extends ClaimPolicy {
 export interface Verified {
   readonly sub: string | undefined;
   readonly iss: string | undefined;
+  /** The values of `keepClaims`, in order (strings, numbers, arrays of strings...). */
+  readonly kept: readonly unknown[];
+  /** Keyed trust: the credential that verified the token. */
+  readonly credential?: Readonly<Record<string, string>>;
   /** The `--forward-claim` headers, flat [name, value, ...], or why they cannot be sent. */
   readonly forward: { readonly headers: readonly string[] } | { readonly refusal: Refusal };
 }
@@ -61,9 +97,16 @@ export function tokenKey(token: string): string {
   return hash('sha256', token, 'base64url');
 }
 
+/** Facts about a refused token that a gateway's own message may quote. */
+export interface RefusalDetail {
+  readonly iss?: string;
+  readonly aud?: readonly string[];
+  readonly claim?: string;
+}
+
 export type Outcome =
   | { readonly ok: true; readonly verified: Verified }
-  | { readonly ok: false; readonly refusal: Refusal };
+  | { readonly ok: false; readonly refusal: Refusal; readonly detail?: RefusalDetail };
 
 const COMPACT_REASONS = {
   empty: 'token_malformed',
@@ -85,13 +128,31 @@ function countDots(token: string): number {
   return n;
 }
 
+const NO_KEPT: readonly unknown[] = Object.freeze([]);
+
 export class Verifier {
   readonly cache: VerifiedTokenCache<Verified>;
+  /** The checks made after the signature (flags compile into these too). */
+  readonly checks: Checks;
+  /** The `iss` values accepted: the checks' list, or the discovered issuers' ids. */
+  readonly issuers: readonly string[];
   private readonly explicitAlgs: ReadonlySet<string> | undefined;
 
   constructor(readonly options: VerifierOptions) {
     this.cache = new VerifiedTokenCache(options.cacheSize);
-    this.explicitAlgs = options.algorithms ? new Set(options.algorithms) : undefined;
+    this.checks =
+      'checks' in options
+        ? options.checks
+        : checksFromPolicy(options, {
+            algorithms: options.algorithms,
+            maxTokenBytes: options.maxTokenBytes,
+          });
+    const algorithms = options.algorithms ?? this.checks.algorithms;
+    this.explicitAlgs = algorithms ? new Set(algorithms) : undefined;
+    this.issuers =
+      this.checks.issuers.length > 0
+        ? this.checks.issuers
+        : options.trust.issuers.map((i) => i.issuer);
   }
 
   /** A cached verdict for `token`, if one is still valid (synchronous: the fast path). */
@@ -109,6 +170,7 @@ export class Verifier {
   /** The algorithms a token may use now: those of the trusted keys, narrowed by `--algs`. */
   allowedAlgorithms(): Set<string> {
     const algs = new Set<string>();
+    for (const c of this.options.trust.keyed?.byValue.values() ?? []) algs.add(c.algorithm);
     for (const set of this.remoteSets())
       for (const e of set.entries) for (const a of e.algs) algs.add(a);
     for (const e of this.options.trust.staticKeys) for (const a of e.algs) algs.add(a);
@@ -121,16 +183,40 @@ export class Verifier {
     const signed = await this.verifySignature(token, { jsonPayload: true });
     if (!signed.ok) return signed;
     const claims = signed.payload as Record<string, unknown>;
-    const claimProblem = checkClaims(claims, nowMs, this.options);
-    if (claimProblem) return fail(claimProblem);
+    return this.acceptClaims(claims, nowMs, token, signed.credential);
+  }
+
+  /**
+   * The checks after the signature, for a payload already trusted (a
+   * verified signature, or an introspection answer). A success is cached
+   * under `cacheToken` when given, never past its `exp` (tokens without one
+   * are not cached).
+   */
+  acceptClaims(
+    claims: Record<string, unknown>,
+    nowMs: number,
+    cacheToken?: string,
+    credential?: Readonly<Record<string, string>>,
+  ): Outcome {
+    const problem = checkPlanClaims(claims, nowMs, this.checks, this.issuers);
+    if (problem)
+      return {
+        ok: false,
+        refusal: problem.refusal,
+        ...(problem.detail ? { detail: problem.detail } : {}),
+      };
     const forwards = this.options.forwardClaims ?? [];
+    const keep = this.options.keepClaims;
     const result: Verified = {
       sub: typeof claims['sub'] === 'string' ? claims['sub'] : undefined,
       iss: typeof claims['iss'] === 'string' ? claims['iss'] : undefined,
+      kept: keep && keep.length > 0 ? keep.map((path) => claimAt(claims, path)) : NO_KEPT,
+      ...(credential ? { credential } : {}),
       forward: forwards.length === 0 ? NO_HEADERS : forwardedHeaders(claims, forwards),
     };
-    if (this.options.cacheSize > 0) {
-      this.cache.set(tokenKey(token), result, (claims['exp'] as number) * 1000, nowMs);
+    const exp = claims['exp'];
+    if (this.options.cacheSize > 0 && cacheToken !== undefined && typeof exp === 'number') {
+      this.cache.set(tokenKey(cacheToken), result, exp * 1000, nowMs);
     }
     return { ok: true, verified: result };
   }
@@ -145,7 +231,12 @@ export class Verifier {
     token: string,
     options: { jsonPayload: boolean },
   ): Promise<
-    | { ok: true; header: Record<string, unknown>; payload: Record<string, unknown> | undefined }
+    | {
+        ok: true;
+        header: Record<string, unknown>;
+        payload: Record<string, unknown> | undefined;
+        credential?: Readonly<Record<string, string>>;
+      }
     | { ok: false; refusal: Refusal }
   > {
     const { maxTokenBytes } = this.options;
@@ -180,6 +271,34 @@ export class Verifier {
     const alg = header['alg'] as string;
     const kid = header['kid'] as string | undefined;
 
+    const keyed = this.options.trust.keyed;
+    if (keyed) {
+      // Kong's order: the key claim, its credential, the credential's algorithm, the signature.
+      const payloadValue = parsed.payload?.[keyed.claim];
+      const value = payloadValue !== undefined ? payloadValue : header[keyed.claim];
+      if (value === undefined || value === null || value === '') {
+        return {
+          ok: false,
+          refusal: refusal('key_claim_missing', {
+            description: `token has no ${keyed.claim} to select its credential`,
+          }),
+        };
+      }
+      const credential = typeof value === 'string' ? keyed.byValue.get(value) : undefined;
+      if (!credential) return { ok: false, refusal: refusal('credential_not_found') };
+      if (credential.algorithm !== alg) return { ok: false, refusal: refusal('alg_not_allowed') };
+      for (const entry of credential.keys) {
+        try {
+          const key = await importedKey(entry, alg);
+          await compactVerify(token, key, { algorithms: [alg] });
+          return { ok: true, header, payload: parsed.payload, credential: credential.info };
+        } catch {
+          // Not this key.
+        }
+      }
+      return { ok: false, refusal: refusal('signature_invalid') };
+    }
+
     const keyOutcome = await this.findKeys(parsed.payload?.['iss'], kid, alg);
     if ('refusal' in keyOutcome) return { ok: false, refusal: keyOutcome.refusal };
 
@@ -210,6 +329,7 @@ export class Verifier {
   }
 
   private isAllowed(alg: string): boolean {
+    if (this.options.trust.keyed) return this.explicitAlgs ? this.explicitAlgs.has(alg) : true;
     if (this.explicitAlgs) return this.explicitAlgs.has(alg) && this.anyKeySupports(alg);
     return this.anyKeySupports(alg);
   }

@@ -250,6 +250,10 @@ export interface StyleOptions {
   readonly retryAfterHeader?: string;
   readonly remainingHeader?: string;
   readonly totalHeader?: string;
+  /** Kong: which authentication plugin answers refusals (their bodies differ). */
+  readonly kongPlugin?: 'jwt' | 'openid-connect';
+  /** Kong jwt `key_claim_name`, quoted by its messages (default `iss`). */
+  readonly keyClaimName?: string;
 }
 
 // ---------------------------------------------------------------------------
@@ -280,6 +284,18 @@ export interface ApiPlan {
    * Tyk importer fills this; other formats leave it undefined.
    */
   readonly policies?: PolicyBinding;
+  /**
+   * Counters of APIs with the same scope are shared (a Kong route with
+   * several paths; a Kong rate-limiting plugin on a service or global counts
+   * all its routes together). Undefined: the API's name.
+   */
+  readonly counterScope?: string;
+  /**
+   * Kong openid-connect `credential_claim`: the claim path whose value is
+   * the caller's (virtual) credential, so `LimitKey` `credential` (and
+   * `consumer`, which falls back to the credential) count by it.
+   */
+  readonly credentialClaim?: readonly string[];
 }
 
 /** Tyk's policy resolution, compiled (docs/gateways/tyk.md). */

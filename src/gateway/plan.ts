@@ -246,6 +246,12 @@ export interface StyleOptions {
   readonly limitMessage?: string;
   /** Tyk: `X-RateLimit-*` carry `quotas` (default) or `rate_limits`. */
   readonly limitHeaderSource?: 'quotas' | 'rate_limits';
+  /**
+   * Tyk: which auth middleware answers. The JWT middleware says `Key not
+   * authorized...` (403/401); the OpenID Connect middleware (`use_openid`)
+   * says 401 `Key not authorised` for every token failure. Default `jwt`.
+   */
+  readonly tykAuth?: 'jwt' | 'openid' | 'keyless';
   /** APIM header names for rate-limit-by-key. */
   readonly retryAfterHeader?: string;
   readonly remainingHeader?: string;
@@ -285,6 +291,12 @@ export interface ApiPlan {
    */
   readonly policies?: PolicyBinding;
   /**
+   * `none`: the API takes no credential at all (Tyk `use_keyless`): no token
+   * is read or verified; limits keyed by `api` still apply. Absent: the
+   * credentials of `credentials` are required.
+   */
+  readonly auth?: 'none';
+  /**
    * Counters of APIs with the same scope are shared (a Kong route with
    * several paths; a Kong rate-limiting plugin on a service or global counts
    * all its routes together). Undefined: the API's name.
@@ -308,6 +320,29 @@ export interface PolicyBinding {
   /** scope value -> policy id. */
   readonly scopeToPolicy?: Readonly<Record<string, string>>;
   readonly scopeClaim?: string;
+  /**
+   * Claims tried in order for the identity, the first holding a non-empty
+   * string wins (classic Tyk: `[jwt_identity_base_field, 'sub']`; a dotted
+   * name is looked up literally first, then as a nested path). Absent:
+   * `[identityClaim]`.
+   */
+  readonly identityClaims?: readonly string[];
+  /** Tyk OAS `basePolicyClaims`: tried in order, the first present names the policy. Absent: `[policyClaim]`. */
+  readonly policyClaims?: readonly string[];
+  /** Tyk OAS `scopes.claims`: the first present in the token holds the scopes. Absent: `[scopeClaim ?? 'scope']`. */
+  readonly scopeClaims?: readonly string[];
+  /**
+   * Tyk OpenID Connect middleware: `claim` (`aud`: a string, or the first
+   * element of an array that is a known client) selects the client, whose
+   * policy applies (`byClient`: client id -> policy id). No known client:
+   * policy_not_found with detail.check `client`.
+   */
+  readonly clientPolicies?: {
+    readonly claim: string;
+    readonly byClient: Readonly<Record<string, string>>;
+  };
+  /** Tyk `openid_options.segregate_by_client`: counters per (client, identity). */
+  readonly segregateByClient?: boolean;
   /** Policies by id: whether they open this API, and their limits. */
   readonly policies: Readonly<
     Record<string, { readonly allowsApi: boolean; readonly limits: readonly LimitRule[] }>

@@ -55,7 +55,10 @@ export function register(program: Command, host: CommandHost): void {
       'verify an HS256/384/512 token with this shared secret (implies --verify)',
     )
     .addOption(
-      new Option('--clock-skew <seconds>', 'leeway for exp, nbf and iat')
+      new Option(
+        '--clock-skew <seconds>',
+        'leeway for exp, nbf and iat; decode checks exactly, serve allows 30 by default',
+      )
         .default(0)
         .argParser(nonNegativeInteger('--clock-skew')),
     )

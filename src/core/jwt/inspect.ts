@@ -156,6 +156,42 @@ function looksLikeJoseHeader(seg: string): boolean {
   return /^\s*\{/.test(head);
 }
 
+/** True when `seg` decodes (leniently) to a JSON object: the claims of a JWT. */
+function decodesToJsonObject(seg: string): boolean {
+  if (seg.length < 2 || !LENIENT_B64.test(seg)) return false;
+  const normalised = seg.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  if (normalised.length % 4 === 1) return false;
+  const bytes = Buffer.from(normalised, 'base64url');
+  if (!isUtf8(bytes)) return false;
+  const text = bytes.toString('utf8');
+  if (!/^\s*\{/.test(text) || jsonDepth(text) > MAX_JSON_DEPTH) return false;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A three-part token whose payload is a JSON object but whose header is not
+ * a JSON object is a JWT with a broken header (a bad copy, a hand-made
+ * token), not an opaque token: the reason, or undefined when the payload is
+ * not JSON either (dotted opaque tokens such as Google's `ya29.` ones stay
+ * opaque).
+ */
+function brokenHeaderReason(parts: readonly string[]): string | undefined {
+  const [header = '', payload = ''] = parts;
+  if (!decodesToJsonObject(payload)) return undefined;
+  const what =
+    header === ''
+      ? 'the header is empty'
+      : !LENIENT_B64.test(header) || header.replace(/=+$/, '').length % 4 === 1
+        ? 'the header is not base64url'
+        : 'the header is not JSON';
+  return `${what}, while the payload is a JSON object of claims: a broken JWT, not an opaque token`;
+}
+
 /** Deeper JSON than this is refused: no real token nests so, and printing it would exhaust the stack. */
 export const MAX_JSON_DEPTH = 64;
 
@@ -273,6 +309,21 @@ function algCheck(alg: unknown): Check {
   };
 }
 
+/**
+ * `oidc-gw serve --clock-skew` defaults to 30 s (as most gateways allow some
+ * leeway), while `decode --clock-skew` defaults to 0: decode shows the token
+ * exactly as it is. Where the two differ (a token expired or not yet valid by
+ * less than that), the check says so, so that a FAIL here and an accepted
+ * request there are not a mystery.
+ */
+export const SERVE_DEFAULT_CLOCK_SKEW = 30;
+
+/** The note for a time check that fails here but that serve's default leeway would pass. */
+function serveLeewayNote(offBySeconds: number, skew: number): string {
+  if (skew >= SERVE_DEFAULT_CLOCK_SKEW || offBySeconds >= SERVE_DEFAULT_CLOCK_SKEW) return '';
+  return `; within the ${SERVE_DEFAULT_CLOCK_SKEW}s leeway oidc-gw serve allows by default (decode's --clock-skew defaults to 0: exact)`;
+}
+
 function timeChecks(payload: Record<string, unknown>, nowS: number, skew: number): Check[] {
   const checks: Check[] = [];
   const skewNote = skew > 0 ? ` (clock skew allowed: ${skew}s)` : '';
@@ -293,7 +344,7 @@ function timeChecks(payload: Record<string, unknown>, nowS: number, skew: number
     checks.push({
       name: 'exp',
       status: 'fail',
-      message: `expired: exp ${describeTime(exp, nowS)}${skewNote}`,
+      message: `expired: exp ${describeTime(exp, nowS)}${skewNote}${serveLeewayNote(nowS - exp, skew)}`,
     });
   } else if (exp > 1e11) {
     checks.push({
@@ -319,7 +370,11 @@ function timeChecks(payload: Record<string, unknown>, nowS: number, skew: number
         message: `"${name}" is not a number of seconds: ${quote(value)}`,
       });
     } else if (value > nowS + skew) {
-      checks.push({ name, status: 'fail', message: future(describeTime(value, nowS)) });
+      checks.push({
+        name,
+        status: 'fail',
+        message: `${future(describeTime(value, nowS))}${serveLeewayNote(value - nowS, skew)}`,
+      });
     } else {
       checks.push({ name, status: 'ok', message: ok(describeTime(value, nowS)) });
     }
@@ -490,12 +545,20 @@ function unreadableClaimChecks(options: InspectOptions, why: string): Check[] {
   return checks;
 }
 
+/**
+ * Why an access token is opaque, and how to get a JWT instead: the same words
+ * as `call`'s diagnosis. Auth0 issues an opaque access token when the request
+ * names no `audience` (its token is then only good for /userinfo).
+ */
+export const OPAQUE_AUDIENCE_NOTE =
+  'Auth0 gives opaque access tokens when no audience is asked for: for a JWT a gateway can check, ask for a token for the API: --audience API (Auth0) or --resource API (RFC 8707)';
+
 function opaqueReport(token: string, options: InspectOptions): Report {
   const checks: Check[] = [
     {
       name: 'format',
       status: 'warn',
-      message: `not a JWT: an opaque token (${token.length} characters) that only its issuer can read; inspect it with the issuer's introspection endpoint (RFC 7662)`,
+      message: `not a JWT: an opaque token (${token.length} characters) that only its issuer can read; inspect it with the issuer's introspection endpoint (RFC 7662). ${OPAQUE_AUDIENCE_NOTE}`,
     },
   ];
   checks.push(...unreadableClaimChecks(options, 'an opaque token carries no claims'));
@@ -520,8 +583,11 @@ export function inspectToken(token: string, options: InspectOptions): Report {
   const badChar = invalidTokenCharacter(token);
   if (badChar) throw malformed(`not a token: ${badChar}`);
   const parts = token.split('.');
-  if (parts.length === 1 || !looksLikeJoseHeader(parts[0] ?? ''))
+  if (parts.length === 1 || !looksLikeJoseHeader(parts[0] ?? '')) {
+    const broken = parts.length === 3 ? brokenHeaderReason(parts) : undefined;
+    if (broken) throw malformed(broken);
     return opaqueReport(token, options);
+  }
   if (parts.length !== 3 && parts.length !== 5) {
     throw malformed(
       `a JWT has 3 dot-separated parts (JWS) or 5 (JWE); this one has ${parts.length}`,

@@ -212,6 +212,8 @@ export interface LimitRule {
   readonly key: LimitKey;
   /** Where it came from, for --check and logs. */
   readonly label: string;
+  /** APIM `increment-count`: the weight of each counted request (LimitStore.hit's `cost`). Absent: 1. */
+  readonly cost?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -308,6 +310,26 @@ export interface ApiPlan {
    * `consumer`, which falls back to the credential) count by it.
    */
   readonly credentialClaim?: readonly string[];
+  /**
+   * APIM `check-header`, in document order: checked before the token. A
+   * failure answers `status` with `message` in the API's style
+   * (src/gateway/answer/apim.ts `apimMessageAnswer`).
+   */
+  readonly headerChecks?: readonly HeaderCheck[];
+}
+
+/** APIM check-header: the header must be present and, when `values` is not empty, equal one of them. */
+export interface HeaderCheck {
+  /** Lower-case header name. */
+  readonly header: string;
+  readonly values: readonly string[];
+  /** `ignore-case`: compare values case-insensitively. */
+  readonly ignoreCase: boolean;
+  /** `failed-check-httpcode` / `failed-check-error-message`. */
+  readonly status: number;
+  readonly message: string;
+  /** XPath, for --check and logs. */
+  readonly label: string;
 }
 
 /** Tyk's policy resolution, compiled (docs/gateways/tyk.md). */

@@ -4,7 +4,9 @@
  * allows (a trailing-slash difference is accepted, with a note).
  */
 import * as client from 'openid-client';
-import { GwError } from './errors/index.js';
+import { causeChain } from './errors/causes.js';
+import { GwError, isGwError } from './errors/index.js';
+import { boundResponse } from './http-body.js';
 import { wrapOAuthError } from './oauth-errors.js';
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -69,6 +71,62 @@ export function checkUrl(
   };
 }
 
+/** Largest discovery document accepted (real ones are a few KiB). */
+export const DISCOVERY_MAX_BYTES = 1024 * 1024;
+/** Redirects followed for a discovery document or a key set, as curl's default is 50 and browsers' 20: IdPs need one or two. */
+export const MAX_REDIRECTS = 5;
+
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A GET that follows redirects itself (`redirect: 'manual'`), at most
+ * MAX_REDIRECTS of them, holding every hop to the rules of the first URL
+ * (checkUrl: https, or http on loopback, or http anywhere with
+ * --insecure-http). fetch's own following would go anywhere, plain http and
+ * other hosts included. A 3xx without Location is returned as it is.
+ */
+export async function fetchFollowingChecked(
+  fetch: FetchLike,
+  url: string,
+  init: RequestInit,
+  what: string,
+  insecureHttp = false,
+): Promise<Response> {
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const response = await fetch(current, { ...init, redirect: 'manual' });
+    const location = REDIRECT_STATUS.has(response.status) ? response.headers.get('location') : null;
+    if (location === null) return response;
+    await response.body?.cancel().catch(() => {});
+    if (hop >= MAX_REDIRECTS) {
+      throw new GwError('ERR_DISCOVERY', `${what}: more than ${MAX_REDIRECTS} redirects`, {
+        hint: 'give the final URL',
+      });
+    }
+    let next: string;
+    try {
+      next = new URL(location, current).href;
+    } catch {
+      throw new GwError(
+        'ERR_DISCOVERY',
+        `${what}: ${current} redirects to "${location}", not a URL`,
+      );
+    }
+    checkUrl(next, `${what}: ${current} redirects to`, insecureHttp);
+    current = next;
+  }
+}
+
+/** The fetch discovery uses: redirects checked hop by hop, the document bounded while it is read. */
+function discoveryFetch(options: DiscoverOptions): client.CustomFetch {
+  const base: FetchLike = options.fetch ?? ((u, i) => fetch(u, i));
+  return (async (url: string, init: RequestInit) => {
+    const what = `the discovery document at ${url}`;
+    const response = await fetchFollowingChecked(base, url, init, what, options.insecureHttp);
+    return boundResponse(response, DISCOVERY_MAX_BYTES, what);
+  }) as unknown as client.CustomFetch;
+}
+
 function execute(options: DiscoverOptions, url: URL): Array<(c: client.Configuration) => void> {
   return url.protocol === 'http:' ? [client.allowInsecureRequests] : [];
 }
@@ -82,11 +140,13 @@ async function tryDiscovery(
     algorithm,
     timeout: options.timeoutSeconds ?? 30,
     execute: execute(options, url),
-    ...(options.fetch ? { [client.customFetch]: options.fetch as client.CustomFetch } : {}),
+    [client.customFetch]: discoveryFetch(options),
   });
 }
 
 function isNotFoundLike(error: unknown): boolean {
+  // Our own refusals (a body over the cap, a redirect off limits) are not "no document here".
+  if ([...causeChain(error)].some(isGwError)) return false;
   const code = (error as { code?: unknown } | undefined)?.code;
   return (
     code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' ||

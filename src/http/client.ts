@@ -2,11 +2,15 @@
  * The HTTP client for talking to IdPs: undici's fetch through an
  * EnvHttpProxyAgent (HTTPS_PROXY / HTTP_PROXY / NO_PROXY honoured), a timeout
  * on every request, network failures turned into GwError (exit 3) naming the
- * URL, and --verbose logging of every exchange with secrets redacted.
+ * URL, --verbose logging of every exchange with secrets redacted, and every
+ * response body bounded while it is read (an IdP answer larger than
+ * maxResponseBytes errors instead of filling memory; openid-client reads the
+ * bodies of token, introspection and revocation answers through this fetch).
  */
 import { EnvHttpProxyAgent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { GwError } from '../core/errors/index.js';
 import { findCauseCode, isNetworkErrorCode, TLS_ERROR_CODE } from '../core/errors/causes.js';
+import { boundResponse, readBoundedText } from '../core/http-body.js';
 import type { FetchLike } from '../core/issuer.js';
 import { redactBody, redactHeader, redactUrl } from '../output/redact.js';
 
@@ -18,7 +22,11 @@ export interface HttpClientOptions {
   /** For tests or custom proxies. Default: EnvHttpProxyAgent. */
   dispatcher?: Dispatcher;
   userAgent?: string;
+  /** Largest response body read, counted while it is read (default 1 MiB: IdP answers are a few KiB). */
+  maxResponseBytes?: number;
 }
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
 let sharedAgent: Dispatcher | undefined;
 
@@ -77,6 +85,18 @@ function headerLines(prefix: string, headers: Headers): string[] {
   return lines;
 }
 
+/** A response with the same head and a body already read (`text`). */
+function rebuilt(response: Response, text: string): Response {
+  const noBody = [204, 205, 304].includes(response.status);
+  const copy = new Response(noBody ? null : text, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+  if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
+  return copy;
+}
+
 /** A fetch for openid-client's customFetch and for our own requests to IdPs. */
 export function createHttpClient(options: HttpClientOptions): FetchLike {
   const dispatcher = options.dispatcher ?? defaultDispatcher();
@@ -106,16 +126,20 @@ export function createHttpClient(options: HttpClientOptions): FetchLike {
     } catch (error) {
       throw toNetworkError(error, url, options.timeoutSeconds, timeout.aborted) ?? error;
     }
+    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    const what = `the answer of ${redactUrl(url)}`;
     if (log) {
       const ms = Math.round(performance.now() - started);
       log(`< HTTP ${response.status} ${response.statusText} (${ms} ms)`);
       for (const line of headerLines('<', response.headers)) log(line);
       const type = response.headers.get('content-type');
-      if (type && /json|text|form/.test(type)) {
-        const text = await response.clone().text();
+      if (type && /json|text|form/.test(type) && response.body) {
+        // Read once, bounded, and hand the caller the same bytes.
+        const text = await readBoundedText(response, maxBytes, what);
         log(`< ${redactBody(text, type)}`);
+        return rebuilt(response, text);
       }
     }
-    return response;
+    return boundResponse(response, maxBytes, what);
   };
 }

@@ -12,7 +12,8 @@
  * signature checks stay jose's (keys.ts, verify.ts).
  */
 import { isGwError } from '../errors/index.js';
-import type { FetchLike } from '../issuer.js';
+import { isBodyTooLarge, readBoundedText } from '../http-body.js';
+import { fetchFollowingChecked, isLoopbackHost, type FetchLike } from '../issuer.js';
 import { keysFromJwks, type KeyEntry } from './keys.js';
 
 export type { FetchLike };
@@ -46,8 +47,23 @@ export interface RemoteKeySetOptions {
   readonly onFetch?: (result: 'ok' | 'error') => void;
   /** Called when a refresh changed the set of keys. */
   readonly onChange?: () => void;
-  /** Largest JWKS document accepted (default 1 MiB). */
+  /** Largest JWKS document accepted (default 1 MiB), counted while it is read. */
   readonly maxBytes?: number;
+  /**
+   * Whether redirects may lead to plain http on a host that is not loopback.
+   * Default: only when the key set's own URI is such a URL (it got past
+   * --insecure-http): every hop obeys the rules of the first URL.
+   */
+  readonly insecureHttp?: boolean;
+}
+
+function isInsecureHttp(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return url.protocol === 'http:' && !isLoopbackHost(url.hostname);
+  } catch {
+    return false;
+  }
 }
 
 export class RemoteKeySet {
@@ -162,16 +178,32 @@ export class RemoteKeySet {
   private async fetchDocument(): Promise<unknown> {
     const { uri, timeoutMs } = this.options;
     const maxBytes = this.options.maxBytes ?? 1024 * 1024;
+    const what = `the JWK Set at ${uri}`;
     let response: Response;
     try {
-      response = await this.options.fetch(uri, {
-        headers: { accept: 'application/jwk-set+json, application/json' },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await fetchFollowingChecked(
+        this.options.fetch,
+        uri,
+        {
+          headers: { accept: 'application/jwk-set+json, application/json' },
+          signal: AbortSignal.timeout(timeoutMs),
+        },
+        what,
+        this.options.insecureHttp ?? isInsecureHttp(uri),
+      );
     } catch (error) {
+      if (isBodyTooLarge(error)) {
+        throw new JwksFetchError('invalid', error.message, uri, { cause: error });
+      }
       if (isGwError(error)) {
-        // The project's HTTP client already names the URL and the cause.
-        const kind = error.code === 'ERR_TIMEOUT' ? 'timeout' : 'network';
+        // The project's HTTP client already names the URL and the cause; a
+        // redirect off limits is an answer we refuse.
+        const kind =
+          error.code === 'ERR_TIMEOUT'
+            ? 'timeout'
+            : error.code === 'ERR_NETWORK'
+              ? 'network'
+              : 'http';
         throw new JwksFetchError(kind, error.message, uri, { cause: error });
       }
       const timedOut =
@@ -189,10 +221,16 @@ export class RemoteKeySet {
       await response.body?.cancel().catch(() => {});
       throw new JwksFetchError('http', `${uri} answered HTTP ${response.status}`, uri);
     }
-    let bytes: ArrayBuffer;
+    let text: string;
     try {
-      bytes = await response.arrayBuffer();
+      // Counted while read: a key set that never ends costs at most maxBytes.
+      text = await readBoundedText(response, maxBytes, what);
     } catch (error) {
+      if (isBodyTooLarge(error)) {
+        throw new JwksFetchError('invalid', `${uri} returned more than ${maxBytes} bytes`, uri, {
+          cause: error,
+        });
+      }
       throw new JwksFetchError(
         'network',
         `cannot read ${uri}: ${describeNetworkError(error)}`,
@@ -202,11 +240,8 @@ export class RemoteKeySet {
         },
       );
     }
-    if (bytes.byteLength > maxBytes) {
-      throw new JwksFetchError('invalid', `${uri} returned more than ${maxBytes} bytes`, uri);
-    }
     try {
-      return JSON.parse(new TextDecoder().decode(bytes));
+      return JSON.parse(text);
     } catch (error) {
       throw new JwksFetchError('invalid', `${uri} did not return JSON`, uri, { cause: error });
     }

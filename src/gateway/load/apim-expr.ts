@@ -1,0 +1,397 @@
+/**
+ * The subset of Azure API Management policy expressions oidc-gw runs
+ * (docs/gateways/apim.md, "Expressions"). APIM expressions are C#; real
+ * counter keys and token sources use a handful of forms, and those are
+ * parsed here into a small tree and evaluated against the request:
+ *
+ *   context.Request.IpAddress
+ *   context.Request.Headers.GetValueOrDefault("X"[, "default"])
+ *       [.AsJwt()?.Subject | .AsJwt()?.Claims.GetValueOrDefault("c"[, "default"])]
+ *   context.Subscription?.Key, context.Subscription?.Id
+ *   "string literals", a + b, ( ... ), @( ... ) and @{ return ...; }
+ *
+ * Anything else is a `PlanError` naming the expression: an expression is
+ * never guessed. A value that is not an expression (`counter-key="fixed"`)
+ * is a literal. Evaluation follows C#: `+` treats null as the empty string;
+ * a member access on null (`.AsJwt().Subject` on a header that holds no JWT)
+ * gives null, which APIM answers with a 500 for a counter key.
+ */
+import { parseCompact } from '../../core/jwt/compact.js';
+import { PlanError } from '../plan.js';
+
+/** What an expression can see of a request. */
+export interface ExprContext {
+  /** The client's IP address (context.Request.IpAddress). */
+  readonly ip: string;
+  /** A request header's value (several values joined with `,`), or undefined. */
+  header(name: string): string | undefined;
+  /**
+   * `AsJwt()`: the value decoded WITHOUT verification, as APIM does, or null
+   * when it is not a JWT. `asJwt` below is the implementation to use.
+   */
+  jwt(headerValue: string): { subject?: string; claims: Record<string, unknown> } | null;
+  /** The APIM subscription key, when the gateway knows one (it usually does not). */
+  readonly subscriptionKey?: string;
+  readonly subscriptionId?: string;
+}
+
+export type CompiledExpression = (ctx: ExprContext) => string | null;
+
+/** The parsed form of a supported expression. */
+export type ExprNode =
+  | { readonly t: 'literal'; readonly value: string }
+  | { readonly t: 'ip' }
+  | { readonly t: 'header'; readonly name: string; readonly fallback: string | null }
+  | { readonly t: 'subject'; readonly header: ExprNode }
+  | {
+      readonly t: 'claim';
+      readonly header: ExprNode;
+      readonly name: string;
+      readonly fallback: string | null;
+    }
+  | { readonly t: 'subscription'; readonly field: 'Key' | 'Id' }
+  | { readonly t: 'concat'; readonly parts: readonly ExprNode[] };
+
+/** Where an expression sits, for the error message. */
+export interface ExprWhere {
+  readonly file: string;
+  readonly path: string;
+}
+
+const NOWHERE: ExprWhere = { file: 'expression', path: '' };
+
+/** True when an attribute or element value is a policy expression (`@(...)` or `@{...}`). */
+export function isExpression(value: string): boolean {
+  const v = value.trim();
+  return v.startsWith('@(') || v.startsWith('@{');
+}
+
+class Unsupported extends Error {}
+
+function shown(source: string): string {
+  const s = source.trim();
+  return s.length > 160 ? `${s.slice(0, 157)}...` : s;
+}
+
+// ---------------------------------------------------------------------------
+// Tokens
+
+type Token =
+  | { readonly k: 'id'; readonly v: string }
+  | { readonly k: 'str'; readonly v: string }
+  | { readonly k: 'p'; readonly v: string };
+
+const PUNCT = ['?.', '.', '(', ')', ',', '+', ';', '{', '}'];
+
+function tokenize(text: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      let value = '';
+      i++;
+      for (;;) {
+        if (i >= text.length) throw new Unsupported('an unterminated string literal');
+        const d = text[i] as string;
+        if (d === '"') {
+          i++;
+          break;
+        }
+        if (d === '\\') {
+          const e = text[i + 1];
+          const map: Record<string, string> = { '"': '"', '\\': '\\', n: '\n', t: '\t', "'": "'" };
+          if (e === undefined || map[e] === undefined)
+            throw new Unsupported(`the escape \\${e ?? ''}`);
+          value += map[e];
+          i += 2;
+          continue;
+        }
+        value += d;
+        i++;
+      }
+      out.push({ k: 'str', v: value });
+      continue;
+    }
+    if (/[A-Za-z_]/.test(c)) {
+      let j = i + 1;
+      while (j < text.length && /[A-Za-z0-9_]/.test(text[j] as string)) j++;
+      out.push({ k: 'id', v: text.slice(i, j) });
+      i = j;
+      continue;
+    }
+    const p = PUNCT.find((x) => text.startsWith(x, i));
+    if (!p) throw new Unsupported(`the character "${c}"`);
+    out.push({ k: 'p', v: p });
+    i += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+interface Segment {
+  readonly name: string;
+  /** Call arguments (string literals only), or undefined for a property. */
+  readonly args?: readonly string[];
+}
+
+class Parser {
+  private i = 0;
+  constructor(private readonly tokens: readonly Token[]) {}
+
+  peek(): Token | undefined {
+    return this.tokens[this.i];
+  }
+
+  isP(v: string): boolean {
+    const t = this.peek();
+    return t !== undefined && t.k === 'p' && t.v === v;
+  }
+
+  expectP(v: string): void {
+    if (!this.isP(v)) throw new Unsupported(`"${v}" expected`);
+    this.i++;
+  }
+
+  skip(): void {
+    this.i++;
+  }
+
+  done(): boolean {
+    return this.i >= this.tokens.length;
+  }
+
+  expr(): ExprNode {
+    const parts = [this.term()];
+    while (this.isP('+')) {
+      this.i++;
+      parts.push(this.term());
+    }
+    return parts.length === 1 ? (parts[0] as ExprNode) : { t: 'concat', parts };
+  }
+
+  term(): ExprNode {
+    const t = this.peek();
+    if (!t) throw new Unsupported('an expression expected');
+    if (t.k === 'str') {
+      this.i++;
+      return { t: 'literal', value: t.v };
+    }
+    if (t.k === 'p' && t.v === '(') {
+      this.i++;
+      const inner = this.expr();
+      this.expectP(')');
+      return inner;
+    }
+    if (t.k === 'id' && t.v === 'context') {
+      this.i++;
+      const chain: Segment[] = [];
+      while (this.isP('.') || this.isP('?.')) {
+        this.i++;
+        const name = this.peek();
+        if (!name || name.k !== 'id') throw new Unsupported('a member name expected');
+        this.i++;
+        if (this.isP('(')) {
+          this.i++;
+          const args: string[] = [];
+          while (!this.isP(')')) {
+            const a = this.peek();
+            if (!a || a.k !== 'str') throw new Unsupported('only string literal arguments');
+            args.push(a.v);
+            this.i++;
+            if (this.isP(',')) this.i++;
+            else if (!this.isP(')')) throw new Unsupported('"," or ")" expected');
+          }
+          this.i++;
+          chain.push({ name: name.v, args });
+        } else {
+          chain.push({ name: name.v });
+        }
+      }
+      return fromChain(chain);
+    }
+    throw new Unsupported(`"${t.v}"`);
+  }
+}
+
+function argsOf(seg: Segment | undefined, name: string, min: number, max: number): string[] {
+  if (!seg || seg.name !== name || !seg.args) throw new Unsupported(`${name}(...) expected`);
+  if (seg.args.length < min || seg.args.length > max)
+    throw new Unsupported(`${name} takes ${min === max ? min : `${min} or ${max}`} arguments`);
+  return [...seg.args];
+}
+
+function isProp(seg: Segment | undefined, name: string): boolean {
+  return seg !== undefined && seg.name === name && seg.args === undefined;
+}
+
+/** Matches a `context.` member chain against the supported forms. */
+function fromChain(chain: readonly Segment[]): ExprNode {
+  const [a, b, c, d, e, f] = chain;
+  if (isProp(a, 'Request') && isProp(b, 'IpAddress') && chain.length === 2) return { t: 'ip' };
+  if (isProp(a, 'Subscription') && (isProp(b, 'Key') || isProp(b, 'Id')) && chain.length === 2)
+    return { t: 'subscription', field: (b as Segment).name as 'Key' | 'Id' };
+  if (isProp(a, 'Request') && isProp(b, 'Headers')) {
+    const [name, fallback] = argsOf(c, 'GetValueOrDefault', 1, 2);
+    const header: ExprNode = { t: 'header', name: name as string, fallback: fallback ?? null };
+    if (chain.length === 3) return header;
+    argsOf(d, 'AsJwt', 0, 0);
+    if (isProp(e, 'Subject') && chain.length === 5) return { t: 'subject', header };
+    if (isProp(e, 'Claims') && chain.length === 6) {
+      const [claim, claimFallback] = argsOf(f, 'GetValueOrDefault', 1, 2);
+      return { t: 'claim', header, name: claim as string, fallback: claimFallback ?? null };
+    }
+  }
+  throw new Unsupported(`context.${chain.map((s) => s.name).join('.')}`);
+}
+
+/**
+ * Parses an expression (or a literal value) into its tree; throws
+ * `PlanError` naming the expression when it is outside the subset.
+ */
+export function parseExpression(source: string, where: ExprWhere = NOWHERE): ExprNode {
+  if (!isExpression(source)) return { t: 'literal', value: source };
+  const text = source.trim();
+  try {
+    let body: string;
+    let block = false;
+    if (text.startsWith('@(')) {
+      if (!text.endsWith(')')) throw new Unsupported('")" expected at the end');
+      body = text.slice(2, -1);
+    } else {
+      if (!text.endsWith('}')) throw new Unsupported('"}" expected at the end');
+      body = text.slice(2, -1);
+      block = true;
+    }
+    const parser = new Parser(tokenize(body));
+    if (block) {
+      const first = parser.peek();
+      if (!first || first.k !== 'id' || first.v !== 'return')
+        throw new Unsupported('a block must be a single "return ...;"');
+      parser.skip();
+    }
+    const node = parser.expr();
+    if (block) parser.expectP(';');
+    if (!parser.done()) throw new Unsupported('more than one expression');
+    return node;
+  } catch (error) {
+    if (!(error instanceof Unsupported)) throw error;
+    throw new PlanError(
+      where.file,
+      where.path,
+      `the policy expression ${shown(source)} is outside the subset oidc-gw runs (${error.message}); see docs/gateways/apim.md, "Expressions"`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+
+/** Claims.GetValueOrDefault: a string as is, an array's values joined with ",", others as JSON. */
+function claimText(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value))
+    return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',');
+  return JSON.stringify(value);
+}
+
+function evaluate(node: ExprNode, ctx: ExprContext): string | null {
+  switch (node.t) {
+    case 'literal':
+      return node.value;
+    case 'ip':
+      return ctx.ip;
+    case 'subscription':
+      return (node.field === 'Key' ? ctx.subscriptionKey : ctx.subscriptionId) ?? null;
+    case 'header':
+      return ctx.header(node.name) ?? node.fallback;
+    case 'subject': {
+      const value = evaluate(node.header, ctx);
+      if (value === null) return null;
+      const jwt = ctx.jwt(value);
+      return jwt?.subject ?? null;
+    }
+    case 'claim': {
+      const value = evaluate(node.header, ctx);
+      if (value === null) return null;
+      const jwt = ctx.jwt(value);
+      if (!jwt) return null;
+      return claimText(jwt.claims[node.name]) ?? node.fallback;
+    }
+    case 'concat':
+      // C#: null + "x" is "x"; a concatenation is never null.
+      return node.parts.map((p) => evaluate(p, ctx) ?? '').join('');
+  }
+}
+
+/**
+ * Compiles an expression (or a literal) into a function of the request.
+ * Throws `PlanError` when the expression is outside the subset.
+ */
+export function compileExpression(source: string, where: ExprWhere = NOWHERE): CompiledExpression {
+  const node = parseExpression(source, where);
+  return (ctx) => evaluate(node, ctx);
+}
+
+/** What an expression reads, for --check warnings and token sources. */
+export interface ExprFacts {
+  /** Header names (as written) whose value goes through AsJwt(). */
+  readonly jwtHeaders: readonly string[];
+  readonly usesSubscription: boolean;
+  readonly usesIp: boolean;
+  /** The expression is exactly one header read without a default: its name. */
+  readonly headerOnly?: string;
+  /** The expression is a literal: its value. */
+  readonly literal?: string;
+}
+
+export function expressionFacts(node: ExprNode): ExprFacts {
+  const jwtHeaders: string[] = [];
+  let usesSubscription = false;
+  let usesIp = false;
+  const walk = (n: ExprNode): void => {
+    if (n.t === 'subject' || n.t === 'claim') {
+      if (n.header.t === 'header') jwtHeaders.push(n.header.name);
+      walk(n.header);
+    } else if (n.t === 'subscription') usesSubscription = true;
+    else if (n.t === 'ip') usesIp = true;
+    else if (n.t === 'concat') n.parts.forEach(walk);
+  };
+  walk(node);
+  return {
+    jwtHeaders,
+    usesSubscription,
+    usesIp,
+    ...(node.t === 'header' && (node.fallback === null || node.fallback === '')
+      ? { headerOnly: node.name }
+      : {}),
+    ...(node.t === 'literal' ? { literal: node.value } : {}),
+  };
+}
+
+/**
+ * APIM's `AsJwt()`: the value (with or without a leading `Bearer `) decoded
+ * as a compact JWS WITHOUT verification, or null when it is not one. The
+ * gateway passes this as `ExprContext.jwt`.
+ */
+export function asJwt(value: string): { subject?: string; claims: Record<string, unknown> } | null {
+  const token = value.trim().replace(/^bearer\s+/i, '');
+  if (token.length === 0 || token.length > 16384) return null;
+  try {
+    const parsed = parseCompact(token);
+    if (parsed.kind !== 'JWS' || !parsed.payload) return null;
+    const sub = parsed.payload['sub'];
+    return typeof sub === 'string'
+      ? { subject: sub, claims: parsed.payload }
+      : { claims: parsed.payload };
+  } catch {
+    return null;
+  }
+}

@@ -46,6 +46,27 @@ export default tseslint.config(
     },
   },
   {
+    // The library entry (`oidc-gw`, `oidc-gw/testing`) sits at the services
+    // level and never loads the CLI: no cli/, no commands/. As a library it
+    // has no process-wide effects: no console, no process (signals, exit, stdio).
+    files: ['src/api/**/*.ts'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-globals': ['error', 'process'],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/cli/*', '**/commands/*', 'node:process', 'commander', 'chalk'],
+              message: 'the library never imports cli/, commands/ or the terminal',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/http/**/*.ts', 'src/config/**/*.ts', 'src/output/**/*.ts', 'src/idp/**/*.ts'],
     rules: {
       'no-restricted-imports': [

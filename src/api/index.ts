@@ -1,0 +1,19 @@
+/**
+ * `oidc-gw` as a library (docs/testing.md): the pieces of the CLI that other
+ * people's test suites and tools start in process. ES module, typed; no
+ * process-wide side effects (no signal handlers, no exit, no writes to
+ * stdout); everything started here stops with its `stop()`.
+ *
+ * The CLI does not load this module: bin/oidc-gw.js runs dist/bundle/, and
+ * this entry imports nothing at load time beyond its own small modules
+ * (oidc-provider and jose are imported when first used).
+ */
+export * from './testing.js';
+
+// ---------------------------------------------------------------------------
+// startGateway(planOrFileOrFlags) -> { url, stop(), reload() }: the gateway of
+// `oidc-gw serve`, in process or as a child (issue #17). Its run step is being
+// rewritten separately; export it here when it lands, and add it to
+// docs/testing.md, test/fixtures/consumer/types.ts and the TODO in
+// test/e2e/api-consumer.test.ts.
+// ---------------------------------------------------------------------------

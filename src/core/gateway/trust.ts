@@ -27,6 +27,11 @@ export interface TrustInput {
   readonly log: (line: string) => void;
   readonly onFetch?: (uri: string, result: 'ok' | 'error') => void;
   readonly onChange?: () => void;
+  /**
+   * Shared between the APIs of one plan: discovery results and key sets by
+   * URL, so twenty APIs trusting one issuer fetch its metadata and keys once.
+   */
+  readonly shared?: Map<string, Promise<unknown>>;
 }
 
 export interface BuiltTrust {
@@ -72,45 +77,59 @@ export async function buildTrust(input: TrustInput): Promise<BuiltTrust> {
       ...(input.onChange ? { onChange: input.onChange } : {}),
     });
 
+  const once = <T>(key: string, make: () => Promise<T>): Promise<T> => {
+    if (!input.shared) return make();
+    let p = input.shared.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = make();
+      input.shared.set(key, p);
+    }
+    return p;
+  };
+
   const issuers = await Promise.all(
-    input.issuers.map(async (given): Promise<IssuerTrust> => {
-      const found = await discoverIssuer(given, {
-        fetch: input.fetch,
-        timeoutSeconds: input.timeoutSeconds,
-        insecureHttp: input.insecureHttp,
-      });
-      notes.push(...found.notes);
-      const jwksUri = found.metadata.jwks_uri;
-      if (typeof jwksUri !== 'string') {
-        throw new GwError('ERR_DISCOVERY', `the metadata of ${found.issuer} has no jwks_uri`, {
-          hint: 'give the key set with --jwks-uri or the key with --public-key',
-        });
-      }
-      const checked = checkUrl(jwksUri, 'jwks_uri', input.insecureHttp);
-      if (checked.note && !notes.includes(checked.note)) notes.push(checked.note);
-      const keys = makeSet(jwksUri);
-      try {
-        await keys.load();
-      } catch (error) {
-        throw jwksError(error, `the JWKS of ${found.issuer} (${jwksUri})`);
-      }
-      return { issuer: found.issuer, keys };
-    }),
+    input.issuers.map((given) => once(`issuer ${given}`, () => trustIssuer(given))),
   );
 
+  async function trustIssuer(given: string): Promise<IssuerTrust> {
+    const found = await discoverIssuer(given, {
+      fetch: input.fetch,
+      timeoutSeconds: input.timeoutSeconds,
+      insecureHttp: input.insecureHttp,
+    });
+    notes.push(...found.notes);
+    const jwksUri = found.metadata.jwks_uri;
+    if (typeof jwksUri !== 'string') {
+      throw new GwError('ERR_DISCOVERY', `the metadata of ${found.issuer} has no jwks_uri`, {
+        hint: 'give the key set with --jwks-uri or the key with --public-key',
+      });
+    }
+    const checked = checkUrl(jwksUri, 'jwks_uri', input.insecureHttp);
+    if (checked.note && !notes.includes(checked.note)) notes.push(checked.note);
+    const keys = makeSet(jwksUri);
+    try {
+      await keys.load();
+    } catch (error) {
+      throw jwksError(error, `the JWKS of ${found.issuer} (${jwksUri})`);
+    }
+    return { issuer: found.issuer, keys };
+  }
+
   const jwksSets = await Promise.all(
-    input.jwksUris.map(async (uri) => {
-      const checked = checkUrl(uri, '--jwks-uri', input.insecureHttp);
-      if (checked.note && !notes.includes(checked.note)) notes.push(checked.note);
-      const set = makeSet(checked.url.href);
-      try {
-        await set.load();
-      } catch (error) {
-        throw jwksError(error, `the JWKS at ${checked.url.href}`);
-      }
-      return set;
-    }),
+    input.jwksUris.map((uri) => once(`jwks ${uri}`, () => trustJwks(uri))),
   );
+
+  async function trustJwks(uri: string): Promise<RemoteKeySet> {
+    const checked = checkUrl(uri, '--jwks-uri', input.insecureHttp);
+    if (checked.note && !notes.includes(checked.note)) notes.push(checked.note);
+    const set = makeSet(checked.url.href);
+    try {
+      await set.load();
+    } catch (error) {
+      throw jwksError(error, `the JWKS at ${checked.url.href}`);
+    }
+    return set;
+  }
 
   const staticKeys: KeyEntry[] = [];
   for (const file of input.publicKeys) {

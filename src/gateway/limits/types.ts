@@ -17,6 +17,12 @@ export interface LimitState {
   readonly resetMs: number;
   /** Refused: seconds until a retry can pass (>= 1, rounded up); allowed: 0. */
   readonly retryAfterSeconds: number;
+  /**
+   * Set when the window never ends (fixed_from_start with periodMs 0, APIM
+   * renewal-period 0): resetMs is then Number.MAX_SAFE_INTEGER and a
+   * refusal's retryAfterSeconds one year; a renderer may omit reset headers.
+   */
+  readonly neverResets?: true;
 }
 
 /** A counter's identity: which API, which rule, whose. */
@@ -31,7 +37,10 @@ export interface LimitStore {
    * Checks and counts one request against `rules`, in order, as one atomic
    * step per rule. A rule that refuses stops the ones after it (they are
    * neither checked nor counted). `cost` is the weight of the request
-   * (APIM increment-count; 1 otherwise).
+   * (APIM increment-count; 1 otherwise), a positive integer. `nowMs` is
+   * the caller's clock; a RedisStore on the server clock (its default)
+   * ignores it and uses Redis `TIME`. Rejects with LimitStoreUnavailable
+   * (errors.ts) when the store cannot answer.
    */
   hit(
     key: CounterKey,

@@ -9,9 +9,16 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Context, Stream } from '../context.js';
-import { diagnose, type Diagnosis, type TokenSource } from '../core/call/diagnose.js';
+import {
+  diagnose,
+  refreshVerdict,
+  type Diagnosis,
+  type RefreshVerdict,
+  type TokenSource,
+} from '../core/call/diagnose.js';
 import { isJsonType, prettyJson } from '../core/call/pretty-json.js';
 import { progressLine, summaryLine, wantsProgress } from '../core/call/progress.js';
 import { printableLine } from '../core/call/printable.js';
@@ -31,7 +38,6 @@ import {
   type HeaderArg,
 } from '../core/call/request.js';
 import { relative, tokenFacts } from '../core/call/token-facts.js';
-import { bearerChallenge, parseWwwAuthenticate } from '../core/call/www-authenticate.js';
 import { GwError } from '../core/errors/index.js';
 import { isLoopbackHost } from '../core/issuer.js';
 import {
@@ -163,13 +169,26 @@ export async function runCall(ctx: Context, options: CallOptions): Promise<numbe
   try {
     let attempt = await run(baseHeaders);
     let afterRetry = false;
+    let refreshSkipped: string | undefined;
     let sentToken = chosen.token;
-    if (
-      attempt.response.status === 401 &&
-      chosen.refresh &&
-      attempt.authSent &&
-      retryable(attempt.response.headers)
-    ) {
+    let verdict: RefreshVerdict | undefined;
+    if (attempt.response.status === 401 && chosen.refresh && attempt.authSent) {
+      // The body often says why (Tyk, Kong, APIM): read its start, keep it for the output.
+      const peeked = await peekBody(attempt.response, DIAGNOSIS_BODY_LIMIT).catch((error) => {
+        throw failure(error, attempt.url);
+      });
+      attempt = { ...attempt, response: peeked.response };
+      verdict = refreshVerdict({
+        headers: attempt.response.headers,
+        body: peeked.text,
+        token: chosen.token,
+        ...(chosen.clientId !== undefined ? { clientId: chosen.clientId } : {}),
+        nowSeconds: Math.floor(ctx.now() / 1000),
+      });
+      ctx.out.debug(`* 401: ${verdict.why}`);
+      if (!verdict.canHelp) refreshSkipped = verdict.why;
+    }
+    if (verdict?.canHelp && chosen.refresh) {
       if (!options.silent) {
         ctx.out.info(
           ctx.out.style.dim(
@@ -199,6 +218,7 @@ export async function runCall(ctx: Context, options: CallOptions): Promise<numbe
       token: attempt.authSent ? sentToken : undefined,
       chosen,
       afterRetry,
+      ...(refreshSkipped !== undefined ? { refreshSkipped } : {}),
       failure,
     });
   } finally {
@@ -490,16 +510,45 @@ async function chooseToken(
   };
 }
 
-/** A 401 worth one refresh: the challenge says invalid_token, or gives no error at all. */
-function retryable(headers: readonly HeaderLine[]): boolean {
-  const values = headers.filter(([n]) => n.toLowerCase() === 'www-authenticate').map(([, v]) => v);
-  if (values.length === 0) return true;
-  try {
-    const bearer = bearerChallenge(parseWwwAuthenticate(values));
-    return bearer === undefined || bearer.error === undefined || bearer.error === 'invalid_token';
-  } catch {
-    return true;
+/**
+ * Reads the start of a response body (at most `limit` bytes, or all of a
+ * shorter one) and returns it as text, with the response whose body still
+ * yields every byte: those read, then the rest. Destroying the new body
+ * destroys the original.
+ */
+async function peekBody(
+  response: CallResponse,
+  limit: number,
+): Promise<{ text: string; response: CallResponse }> {
+  const source = response.body;
+  const iterator = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  while (bytes < limit) {
+    const next = await iterator.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    head.push(chunk);
+    bytes += chunk.length;
   }
+  async function* replay(): AsyncGenerator<Buffer> {
+    for (const chunk of head) yield chunk;
+    if (ended) return;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+    }
+  }
+  const body = Readable.from(replay(), { objectMode: false });
+  // Destroyed before its end (a retry, a closed stdout): the connection goes too.
+  body.once('close', () => source.destroy());
+  const text = Buffer.concat(head).subarray(0, limit).toString('utf8');
+  return { text, response: { ...response, body } };
 }
 
 // ---------------------------------------------------------------------------
@@ -726,6 +775,8 @@ interface DeliverInput {
   readonly token: string | undefined;
   readonly chosen: Chosen;
   readonly afterRetry: boolean;
+  /** Why no refresh-and-retry was made although the token could have been refreshed. */
+  readonly refreshSkipped?: string;
   readonly failure: (error: unknown, at: URL) => unknown;
 }
 
@@ -848,6 +899,7 @@ async function deliver(
       ...(input.chosen.clientId !== undefined ? { clientId: input.chosen.clientId } : {}),
       nowSeconds: Math.floor(ctx.now() / 1000),
       afterRetry: input.afterRetry,
+      ...(input.refreshSkipped !== undefined ? { refreshSkipped: input.refreshSkipped } : {}),
       ...(attempt.heldBackAt !== undefined && !attempt.authSent
         ? { heldBackAt: attempt.heldBackAt }
         : {}),

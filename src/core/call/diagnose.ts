@@ -43,6 +43,8 @@ export interface DiagnoseInput {
   readonly nowSeconds: number;
   /** True when this response came after the one refresh-and-retry. */
   readonly afterRetry?: boolean;
+  /** Why the cached token was not refreshed and retried, when it could have been (see refreshVerdict). */
+  readonly refreshSkipped?: string;
   /** The origin a redirect led to, when the token was held back because it is another origin. */
   readonly heldBackAt?: string;
 }
@@ -55,7 +57,7 @@ export interface Diagnosis {
   /** The likely causes, most likely first. */
   readonly causes: readonly string[];
   readonly hints: readonly string[];
-  /** Departures from the standards noticed on the way (malformed header...). */
+  /** Departures from the standards noticed on the way (malformed header...), and why no retry was made. */
   readonly notes: readonly string[];
   /** The parsed Bearer challenge, when there was one. */
   readonly bearer: BearerChallenge | undefined;
@@ -181,12 +183,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   }
 
   // 4. The topic: what the refusal is about.
-  let topic: Topic | undefined;
-  if (bearer?.error === 'insufficient_scope') topic = 'scope';
-  else if (bearer?.error === 'invalid_request') topic = 'malformed';
-  else if (bearer?.errorDescription) topic = topicOf(bearer.errorDescription);
-  topic ??= gateway?.topic;
-  if (!topic && bearer && !bearer.error && input.token === undefined) topic = 'missing';
+  const topic = refusalTopic(bearer, gateway, input.token);
 
   // 5. Causes.
   const nonBearer = challenges
@@ -205,6 +202,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
       'the token was refreshed once and the new one was refused too: a fresh token does not fix this, so look at the claims and at the gateway configuration',
     );
   }
+  if (input.refreshSkipped) notes.push(input.refreshSkipped);
   explainToken(input, token, topic, bearer, gateway, causes, hints);
   if (
     input.status === 403 &&
@@ -250,6 +248,23 @@ function explainToken(
       `no token reached ${q(input.heldBackAt)}: a redirect led there from another origin, and oidc-gw never sends the token to another origin (curl neither)`,
     );
     hints.push('call that URL directly if it really should get the token');
+    return;
+  }
+  if (
+    token.kind === 'none' &&
+    input.source === 'header' &&
+    input.scheme &&
+    input.scheme.toLowerCase() !== 'bearer'
+  ) {
+    // A credential was sent, just not a bearer token: saying "no token was sent" beside it confuses.
+    causes.push(
+      `the Authorization header given with -H carries ${q(input.scheme)} credentials, not a bearer token: ${bearer ? 'the server asks for a bearer token' : 'the server refused them'}`,
+    );
+    hints.push(
+      bearer
+        ? 'drop -H "Authorization: ..." to send the cached token, or give -H "Authorization: Bearer TOKEN"'
+        : `check the ${escapeControls(input.scheme)} credentials, or drop -H "Authorization: ..." to send the cached bearer token`,
+    );
     return;
   }
   if (token.kind === 'none') {
@@ -329,9 +344,7 @@ function explainToken(
         ? `an ID token was sent (--id-token; it has ${why}): this gateway probably expects an access token for the API`
         : `this looks like an ID token (it has ${why}), sent where an access token for the API is expected`,
     );
-    hints.push(
-      'send an access token whose aud is the API: log in with --audience API or --resource API, and drop --id-token',
-    );
+    hints.push(idTokenHint(input.source));
   }
   if (topic === 'scope') {
     const needed = bearer?.scope ?? [];
@@ -389,4 +402,110 @@ function explainToken(
   if (topic === 'forbidden' && gateway) {
     causes.push(`the gateway accepted the token but refuses this request: ${gateway.meaning}`);
   }
+}
+
+/** What to do instead of sending an ID token, naming only flags the user gave (or can add). */
+function idTokenHint(source: TokenSource): string {
+  const get = 'log in with --audience API or --resource API';
+  switch (source) {
+    case 'id_token':
+      return `send an access token whose aud is the API: ${get}, and drop --id-token`;
+    case 'flag':
+      return `pass an access token whose aud is the API to --token (the access_token of the token response, not its id_token), or let oidc-gw pick one: ${get}`;
+    case 'env':
+      return `set OIDC_GW_TOKEN to an access token whose aud is the API (the access_token of the token response, not its id_token), or unset it and ${get}`;
+    case 'header':
+      return 'send an access token whose aud is the API in -H "Authorization: Bearer ..." (the access_token of the token response, not its id_token)';
+    default:
+      return `send an access token whose aud is the API: ${get}`;
+  }
+}
+
+/** What the refusal is about: the challenge's error first, then its description, then the gateway's body. */
+function refusalTopic(
+  bearer: BearerChallenge | undefined,
+  gateway: GatewayReading | undefined,
+  token: string | undefined,
+): Topic | undefined {
+  let topic: Topic | undefined;
+  if (bearer?.error === 'insufficient_scope') topic = 'scope';
+  else if (bearer?.error === 'invalid_request') topic = 'malformed';
+  else if (bearer?.errorDescription) topic = topicOf(bearer.errorDescription);
+  topic ??= gateway?.topic;
+  if (!topic && bearer && !bearer.error && token === undefined) topic = 'missing';
+  return topic;
+}
+
+/** What a refusal on each topic is about, for "a new token would carry the same ...". */
+const SAME_AFTER_REFRESH: Partial<Record<Topic, string>> = {
+  audience: "the token's audience (aud)",
+  issuer: "the token's issuer (iss)",
+  algorithm: "the token's signing algorithm (alg)",
+  scope: "the token's scopes",
+  not_yet_valid: "the clocks (nbf or iat in the gateway's future; a new token is newer still)",
+  missing: 'no token reaching the gateway',
+  malformed: 'the form of the request',
+  subscription: 'an Azure API Management subscription key',
+  forbidden: 'an access rule of the gateway',
+};
+
+export interface RefreshVerdict {
+  /** True when a refreshed token could be accepted where this one was refused. */
+  readonly canHelp: boolean;
+  /** Why, in words (for --verbose, and for the diagnosis when no retry is made). */
+  readonly why: string;
+}
+
+/**
+ * Whether refreshing the token and retrying can fix a 401: yes when the
+ * token has expired, when the gateway says it expired or cannot find its key
+ * (a rotation), or when it gives no reason at all; no when the refusal is
+ * about something a new token from the same settings keeps (audience,
+ * issuer, algorithm, scope) or about the request itself.
+ */
+export function refreshVerdict(input: {
+  readonly headers: DiagnoseInput['headers'];
+  readonly body: string;
+  readonly token: string | undefined;
+  readonly clientId?: string;
+  readonly nowSeconds: number;
+}): RefreshVerdict {
+  const values = input.headers
+    .filter(([n]) => n.toLowerCase() === 'www-authenticate')
+    .map(([, v]) => v);
+  let bearer: BearerChallenge | undefined;
+  try {
+    bearer = values.length ? bearerChallenge(parseWwwAuthenticate(values)) : undefined;
+  } catch {
+    bearer = undefined;
+  }
+  const token = tokenFacts(input.token, input.clientId);
+  if (token.kind === 'JWS' && token.exp !== undefined && token.exp <= input.nowSeconds) {
+    return { canHelp: true, why: 'the token has expired' };
+  }
+  if (bearer?.error !== undefined && bearer.error !== 'invalid_token') {
+    return {
+      canHelp: false,
+      why: `not refreshed and retried: the server's error is ${q(bearer.error)}, which a new token does not fix`,
+    };
+  }
+  const gateway = input.body.trim()
+    ? readGatewayBody(input.body, lookup(input.headers), bearer?.realm)
+    : undefined;
+  const topic = refusalTopic(bearer, gateway, input.token);
+  const same = topic ? SAME_AFTER_REFRESH[topic] : undefined;
+  if (same) {
+    return {
+      canHelp: false,
+      why: `not refreshed and retried: the refusal is about ${same}, and a new token from the same settings would be refused the same way`,
+    };
+  }
+  if (topic === 'expired') return { canHelp: true, why: 'the server says the token expired' };
+  if (topic === 'key' || topic === 'signature') {
+    return {
+      canHelp: true,
+      why: "the server cannot verify the token with its keys (the IdP's keys may have rotated)",
+    };
+  }
+  return { canHelp: true, why: 'the server gives no reason a new token would not fix' };
 }

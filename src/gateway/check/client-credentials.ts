@@ -374,7 +374,7 @@ export class ClientCredentialsExchanger {
     } catch (error) {
       return fail(
         'idp_unavailable',
-        `cannot find the token endpoint: ${describe(error, 'discovery request')}`,
+        `cannot find the token endpoint: ${describeIdpFailure(error, 'discovery request')}`,
       );
     }
     const endpoint = server.metadata.token_endpoint;
@@ -395,7 +395,7 @@ export class ClientCredentialsExchanger {
       );
     } catch (error) {
       const status = statusOf(error);
-      const text = describe(error, 'client credentials request', endpoint);
+      const text = describeIdpFailure(error, 'client credentials request', endpoint);
       if (status === 400 || status === 401 || status === 403) {
         const negativeTtl = this.options.negativeTtlMs ?? DEFAULT_NEGATIVE_TTL_MS;
         const result = fail('client_credentials_invalid', text);
@@ -440,7 +440,7 @@ export class ClientCredentialsExchanger {
 }
 
 /** One line about an IdP call's failure, from the project's wrapped error. */
-export function describe(error: unknown, action: string, url?: string): string {
+export function describeIdpFailure(error: unknown, action: string, url?: string): string {
   const wrapped = wrapOAuthError(error, url === undefined ? { action } : { action, url });
   return printable(wrapped.message, 400);
 }

@@ -46,7 +46,7 @@ import {
   boundedFetch,
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_RESPONSE_BYTES,
-  describe,
+  describeIdpFailure,
   LazyIdpMetadata,
   scrubSecrets,
   statusOf,
@@ -198,7 +198,7 @@ export class Introspector {
       client = await this.clientFor();
     } catch (error) {
       return unavailable(
-        `cannot find the introspection endpoint: ${describe(error, 'discovery request')}`,
+        `cannot find the introspection endpoint: ${describeIdpFailure(error, 'discovery request')}`,
       );
     }
     const endpoint = client.issuer.metadata.introspection_endpoint;
@@ -213,7 +213,7 @@ export class Introspector {
     } catch (error) {
       const status = statusOf(error);
       const code = oauthErrorCode(error);
-      const text = describe(error, 'introspection request', endpoint);
+      const text = describeIdpFailure(error, 'introspection request', endpoint);
       if (code !== undefined && TOKEN_REFUSALS.has(code)) {
         // An answer about the token, not about the IdP: it will not become introspectable.
         this.options.log?.(`introspection: the IdP does not introspect this token: ${text}`);

@@ -6,10 +6,10 @@
  * the warnings about checks Tyk skips, the policy binding and the counters'
  * key (docs/gateways/tyk.md).
  */
-import type { ClaimRule } from '../plan.js';
 import type {
   ApiPlan,
   Checks,
+  ClaimRule,
   LimitRule,
   PolicyBinding,
   StyleOptions,

@@ -254,6 +254,16 @@ export interface StyleOptions {
    * says 401 `Key not authorised` for every token failure. Default `jwt`.
    */
   readonly tykAuth?: 'jwt' | 'openid' | 'keyless';
+  /**
+   * APIM: the `<return-response>` of a `<choose>` that refuses on a claim
+   * after validate-jwt (ClaimRule failure `forbidden`, reason
+   * claim_forbidden), as written: status, headers, body.
+   */
+  readonly forbiddenResponse?: {
+    readonly status: number;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: string;
+  };
   /** APIM header names for rate-limit-by-key. */
   readonly retryAfterHeader?: string;
   readonly remainingHeader?: string;

@@ -229,6 +229,21 @@ describe('other answers', () => {
     expect(apimBody(400, 'a\nb')).toBe('{ "statusCode": 400, "message": "a\\nb" }');
   });
 
+  test('a claim refused by <choose>: its return-response as written', () => {
+    const options: StyleOptions = {
+      style: 'apim',
+      forbiddenResponse: { status: 403, headers: {}, body: '' },
+    };
+    expect(apimRenderer.refuse(options, refused('claim_forbidden'), REQUEST)).toEqual({
+      status: 403,
+      headers: {},
+      body: '',
+    });
+    expect(apimRenderer.refuse(APIM, refused('claim_forbidden'), REQUEST).body).toBe(
+      '{ "statusCode": 403, "message": "Forbidden" }',
+    );
+  });
+
   test('every reason code has an answer and an APIM reason name', () => {
     const codes = Object.keys(REASONS) as ReasonCode[];
     expect(Object.keys(APIM_ROWS).sort()).toEqual([...codes].sort());

@@ -381,6 +381,70 @@ describe('named values, keys and check-header', () => {
   });
 });
 
+describe('choose / return-response: 403 on a claim after validate-jwt', () => {
+  const key = {
+    'jwt-signing-key': Buffer.from('a-symmetric-key-of-32-bytes-long').toString('base64'),
+  };
+
+  test('the documented pattern becomes a forbidden claim rule and its response', async () => {
+    const { api, warnings } = await load(fixture('claims-403.xml'), { namedValues: key });
+    expect(api.checks.claims.map((c) => [c.claim, c.match, c.values, c.failure])).toEqual([
+      [['group'], 'any', ['finance', 'logistics'], 'claim'],
+      [['group'], 'any', ['finance'], 'forbidden'],
+    ]);
+    expect(api.answers.forbiddenResponse).toEqual({ status: 403, headers: {}, body: '' });
+    // The second choose also tests the method: not run, warned with its XPath.
+    expect(warnings).toContainEqual(
+      expect.objectContaining({ kind: 'ignored', path: '/policies/inbound/choose[2]' }),
+    );
+  });
+
+  const policy = (condition: string, response = '<set-status code="403" reason="Forbidden" />') =>
+    doc(
+      inbound(
+        `<validate-jwt header-name="Authorization" output-token-variable-name="t">${OIDC}</validate-jwt>` +
+          `<choose><when condition="${condition}"><return-response>${response}</return-response></when></choose>`,
+      ),
+    );
+  const term = (v: string) => `!((Jwt)context.Variables["t"]).Claims["roles"].Contains("${v}")`;
+
+  test('&& of negated terms: any value suffices; ||: all are needed; body and headers kept', async () => {
+    const any = await load(policy(`@(${term('a')} && ${term('b')})`));
+    expect(any.api.checks.claims.at(-1)).toMatchObject({
+      match: 'any',
+      values: ['a', 'b'],
+      failure: 'forbidden',
+    });
+    const all = await load(
+      policy(
+        `@(${term('a')} || ${term('b')})`,
+        '<set-status code="403" reason="Forbidden" /><set-header name="Content-Type" exists-action="override"><value>text/plain</value></set-header><set-body>no access</set-body>',
+      ),
+    );
+    expect(all.api.checks.claims.at(-1)).toMatchObject({ match: 'all', values: ['a', 'b'] });
+    expect(all.api.answers.forbiddenResponse).toEqual({
+      status: 403,
+      headers: { 'content-type': 'text/plain' },
+      body: 'no access',
+    });
+  });
+
+  test('other conditions, another variable, other actions: warnings', async () => {
+    for (const d of [
+      policy('@(context.Request.Headers.GetValueOrDefault("X","") == "y")'),
+      policy(`@(${term('a').replace('"t"', '"other"')})`),
+      policy(`@(${term('a')})`, '<set-status code="403" /><set-variable name="x" value="y" />'),
+    ]) {
+      const { api, warnings } = await load(d);
+      expect(api.checks.claims).toEqual([]);
+      expect(api.answers.forbiddenResponse).toBeUndefined();
+      expect(warnings).toContainEqual(
+        expect.objectContaining({ kind: 'ignored', path: '/policies/inbound/choose[1]' }),
+      );
+    }
+  });
+});
+
 describe('limits', () => {
   test('rate-limit-by-key by JWT subject and by IP, quota-by-key with first-period-start', async () => {
     const { api, warnings } = await load(fixture('throttling.xml'));

@@ -103,7 +103,7 @@ export const APIM_ROWS: Readonly<Record<ReasonCode, Row>> = {
   forward_claim_invalid: jwt('JwtInvalid'),
   multiple_tokens: jwt('JwtInvalid'),
   exp_too_far: jwt('JwtInvalid'),
-  // A <choose> with <return-response><set-status code="403" .../>: APIM's own text is "Forbidden".
+  // A <choose> + <return-response> answers options.forbiddenResponse; this is the fallback.
   claim_forbidden: fixed('Forbidden', 403, 'Forbidden'),
   key_claim_missing: jwt('JwtInvalid'),
   credential_not_found: jwt('TokenSignatureKeyNotFound'),
@@ -196,6 +196,11 @@ function rateHeaders(options: StyleOptions, state: LimitState): Record<string, s
 
 export const apimRenderer: Renderer = {
   refuse(options: StyleOptions, outcome: Refused, _request: RequestFacts): Answer {
+    // A <choose> that refuses on a claim answers its <return-response> as written.
+    if (outcome.reason === 'claim_forbidden' && options.forbiddenResponse) {
+      const r = options.forbiddenResponse;
+      return { status: r.status, headers: { ...r.headers }, body: r.body };
+    }
     const row = rowOf(outcome.reason);
     switch (row.kind) {
       case 'jwt': {

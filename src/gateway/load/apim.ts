@@ -370,6 +370,8 @@ interface JwtPart {
   readonly schemeRequired: boolean;
   /** Position in the inbound section. */
   readonly order: number;
+  /** output-token-variable-name, read by `<choose>` conditions. */
+  readonly outputVar?: string;
 }
 
 function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
@@ -451,13 +453,6 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
     );
   const skew = secondsAttr(r, node, 'clock-skew') ?? 0;
   const outputVar = constAttr(r, node, 'output-token-variable-name');
-  if (outputVar !== undefined)
-    warn(
-      r,
-      `${p}/@output-token-variable-name`,
-      'note',
-      `the token is not kept in a variable ("${outputVar}"): policies that read it are not run`,
-    );
 
   const issuers: string[] = [];
   const publicKeys: PublicKeyFile[] = [];
@@ -627,6 +622,7 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
     ...(header === undefined ? {} : { header }),
     schemeRequired,
     order,
+    ...(outputVar === undefined ? {} : { outputVar: outputVar.trim() }),
   };
 }
 
@@ -773,6 +769,91 @@ function readCheckHeader(r: Reader, node: XNode): HeaderCheck {
 }
 
 // ---------------------------------------------------------------------------
+// choose / return-response: the documented "403 on a claim" pattern
+
+interface ForbiddenPart {
+  readonly rule: ClaimRule;
+  readonly response: { status: number; headers: Record<string, string>; body: string };
+}
+
+const CLAIM_TERM =
+  /^!\s*\(\s*\(\s*Jwt\s*\)\s*context\s*\.\s*Variables\s*\[\s*"([^"]+)"\s*\]\s*\)\s*\.\s*Claims\s*\[\s*"([^"]+)"\s*\]\s*\.\s*Contains\s*\(\s*"([^"]*)"\s*\)$/;
+
+/**
+ * `<choose><when condition="@(!((Jwt)context.Variables["jwt"]).Claims["group"].Contains("finance"))">
+ * <return-response><set-status code="403" .../></return-response></when></choose>`
+ * after a validate-jwt with `output-token-variable-name="jwt"`: terms joined
+ * with `&&` (none of the values: refused) or `||` (one missing: refused),
+ * all on one claim. Anything else: undefined, with the reason.
+ */
+function readChoose(
+  r: Reader,
+  node: XNode,
+  jwt: JwtPart | undefined,
+): ForbiddenPart | { unsupported: string } {
+  const whens = node.children.filter((c) => c.name === 'when');
+  const others = node.children.filter((c) => c.name !== 'when');
+  if (whens.length !== 1 || others.some((o) => o.name !== 'otherwise' || o.children.length > 0))
+    return { unsupported: 'only one <when> (and no <otherwise> policies) is supported' };
+  const when = whens[0] as XNode;
+  const condition = (attr(r, when, 'condition') ?? '').trim();
+  if (!condition.startsWith('@(') || !condition.endsWith(')'))
+    return { unsupported: 'the condition is not a @(...) expression' };
+  const inner = condition.slice(2, -1).trim();
+  const and = inner.split('&&');
+  const or = inner.split('||');
+  if (and.length > 1 && or.length > 1) return { unsupported: 'mixed && and ||' };
+  const terms = (and.length > 1 ? and : or).map((t) => CLAIM_TERM.exec(t.trim()));
+  if (terms.some((t) => t === null))
+    return {
+      unsupported: `the condition ${condition.slice(0, 120)} is not a negated Claims["c"].Contains("v") test of the validated token`,
+    };
+  const matches = terms as RegExpExecArray[];
+  const variable = matches[0]?.[1] as string;
+  const claim = matches[0]?.[2] as string;
+  if (matches.some((m) => m[1] !== variable || m[2] !== claim))
+    return { unsupported: 'the terms test more than one variable or claim' };
+  if (!jwt || jwt.outputVar !== variable)
+    return {
+      unsupported: `no validate-jwt before it keeps the token in "${variable}" (output-token-variable-name)`,
+    };
+  const actions = when.children;
+  const ret = actions[0];
+  if (actions.length !== 1 || ret?.name !== 'return-response')
+    return { unsupported: 'the <when> must hold only a <return-response>' };
+  let status: number | undefined;
+  const headers: Record<string, string> = {};
+  let body = '';
+  for (const c of ret.children) {
+    if (c.name === 'set-status') {
+      status = intAttr(r, c, 'code', { min: 400, max: 499 });
+    } else if (c.name === 'set-header') {
+      const name = constAttr(r, c, 'name');
+      const values = c.children.filter((v) => v.name === 'value').map((v) => textOf(r, v));
+      if (!name || values.some(isExpression))
+        return { unsupported: 'set-header needs a name and constant values' };
+      headers[name.trim().toLowerCase()] = values.join(',');
+    } else if (c.name === 'set-body') {
+      body = textOf(r, c);
+      if (isExpression(body)) return { unsupported: 'set-body must be a constant' };
+    } else return { unsupported: `<${c.name}> in return-response is not supported` };
+  }
+  if (status === undefined) return { unsupported: 'return-response needs a set-status code' };
+  const values = matches.map((m) => m[3] as string);
+  return {
+    rule: {
+      claim: [claim],
+      // && of "not contains": refused when none is there, so any one suffices.
+      match: and.length > 1 || values.length === 1 ? 'any' : 'all',
+      values,
+      failure: 'forbidden',
+      label: `${node.path} (Claims["${claim}"])`,
+    },
+    response: { status, headers, body },
+  };
+}
+
+// ---------------------------------------------------------------------------
 // The document
 
 const SECTIONS = ['inbound', 'backend', 'outbound', 'on-error'];
@@ -830,6 +911,7 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
   let timeoutMs = ctx.defaults.upstreamTimeoutMs;
   const limits: LimitPart[] = [];
   const headerChecks: HeaderCheck[] = [];
+  const forbidden: ForbiddenPart[] = [];
   const ids = new Map<string, number>();
   const nextId = (base: string): string => {
     const n = (ids.get(base) ?? 0) + 1;
@@ -883,6 +965,23 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
         case 'check-header':
           headerChecks.push(readCheckHeader(r, policy));
           break;
+        case 'choose': {
+          const part = readChoose(r, policy, jwt);
+          if ('unsupported' in part) {
+            warn(r, policy.path, 'ignored', `choose is not run: ${part.unsupported}`);
+          } else {
+            const firstResponse = forbidden[0]?.response;
+            if (firstResponse && JSON.stringify(firstResponse) !== JSON.stringify(part.response))
+              warn(
+                r,
+                policy.path,
+                'note',
+                'this return-response differs from the first one: oidc-gw answers every claim refusal with the first',
+              );
+            forbidden.push(part);
+          }
+          break;
+        }
         case 'rate-limit':
         case 'quota':
           warn(
@@ -951,6 +1050,12 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
   const remainingHeader = header('remaining-calls-header-name');
   const totalHeader = header('total-calls-header-name');
 
+  const checks = jwt
+    ? forbidden.length > 0
+      ? { ...jwt.checks, claims: [...jwt.checks.claims, ...forbidden.map((f) => f.rule)] }
+      : jwt.checks
+    : { ...DEFAULT_CHECKS, maxTokenBytes: ctx.defaults.maxTokenBytes };
+
   const api: ApiPlan = {
     name: apiName(doc.file),
     source: { format: 'apim', file: doc.file, path: '/policies' },
@@ -963,7 +1068,7 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
       publicKeys: jwt?.publicKeys ?? [],
       secrets: jwt?.secrets ?? [],
     },
-    checks: jwt?.checks ?? { ...DEFAULT_CHECKS, maxTokenBytes: ctx.defaults.maxTokenBytes },
+    checks,
     credentials: { bearer: jwt !== undefined },
     ...(jwt ? {} : { auth: 'none' as const }),
     forward: { claims: [], stripAuthorization: false, consumerHeaders: false },
@@ -975,6 +1080,7 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
       ...(retryAfterHeader ? { retryAfterHeader: retryAfterHeader.trim() } : {}),
       ...(remainingHeader ? { remainingHeader: remainingHeader.trim() } : {}),
       ...(totalHeader ? { totalHeader: totalHeader.trim() } : {}),
+      ...(forbidden[0] ? { forbiddenResponse: forbidden[0].response } : {}),
     },
     ...(headerChecks.length > 0 ? { headerChecks } : {}),
   };

@@ -29,7 +29,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClientType } from 'redis';
 import type { LimitRule } from '../plan.js';
 import { assertRunnable, settle } from './algorithms.js';
-import { LimitStoreUnavailable } from './errors.js';
+import { LimitStoreUnavailable, type LimitStoreFailure } from './errors.js';
 import { counterKeyBase } from './identity.js';
 import { SCRIPTS } from './redis-scripts.js';
 import type { CounterKey, LimitState, LimitStore } from './types.js';
@@ -84,9 +84,17 @@ export class RedisStore implements LimitStore {
   #healthy = true;
   #closed = false;
 
-  /** Use `connectRedisStore`; this wraps a client that is already connected. */
-  constructor(client: Client, options: RedisStoreOptions, where: string) {
+  readonly #classify: (err: unknown) => LimitStoreFailure;
+
+  /** Use `connectRedisStore`; this wraps a node-redis client (connected there). */
+  constructor(
+    client: Client,
+    options: RedisStoreOptions,
+    where: string,
+    classify: (err: unknown) => LimitStoreFailure,
+  ) {
     this.#client = client;
+    this.#classify = classify;
     this.#clock = options.clock ?? 'server';
     this.#graceMs = Math.max(0, Math.floor(options.ttlGraceMs ?? 1000));
     this.#onHealthChange = options.onHealthChange;
@@ -178,11 +186,11 @@ export class RedisStore implements LimitStore {
 
   #wrap(err: unknown): LimitStoreUnavailable {
     if (err instanceof LimitStoreUnavailable) return err;
-    const name = err instanceof Error ? err.name : '';
-    if (this.#closed || name === 'ClientClosedError') {
+    const reason = this.#closed ? 'closed' : this.#classify(err);
+    if (reason === 'closed') {
       return new LimitStoreUnavailable('closed', 'the Redis limit store is closed', { cause: err });
     }
-    if (name === 'TimeoutError' || name === 'TimeoutReadError') {
+    if (reason === 'timeout') {
       return new LimitStoreUnavailable(
         'timeout',
         `Redis at ${this.#where} did not answer in time`,
@@ -218,7 +226,14 @@ export async function connectRedisStore(options: RedisStoreOptions): Promise<Red
   const where = redactRedisUrl(url);
   const minMs = Math.max(1, options.reconnectMinMs ?? 100);
   const maxMs = Math.max(minMs, options.reconnectMaxMs ?? 5000);
-  const { createClient } = await import('redis');
+  const redis = await import('redis');
+  const { createClient } = redis;
+  const classify = (err: unknown): LimitStoreFailure => {
+    if (err instanceof redis.TimeoutError || err instanceof redis.TimeoutReadError)
+      return 'timeout';
+    if (err instanceof redis.ClientClosedError) return 'closed';
+    return 'lost';
+  };
   let started = false;
   let client: Client;
   try {
@@ -240,7 +255,7 @@ export async function connectRedisStore(options: RedisStoreOptions): Promise<Red
       cause: err,
     });
   }
-  const store = new RedisStore(client, options, where);
+  const store = new RedisStore(client, options, where, classify);
   // Never an unhandled 'error': every socket error is a health signal.
   const health = (healthy: boolean) => () => {
     if (started) store.setHealthy(healthy);

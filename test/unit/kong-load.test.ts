@@ -349,6 +349,9 @@ describe('openid-connect', () => {
         params: { audience: 'https://inventory.example.com/', organization: 'org_123' },
       },
     });
+    expect(messagesAt(warnings, 'plugins[0].config.audience')[0]).toMatch(
+      /^note: sent as audience= with the client credentials grant/,
+    );
     expect(messagesAt(warnings, 'plugins[0].config.scopes')).toEqual([
       'note: not given: scope=openid is sent with the client credentials grant, as Kong does; Okta rejects it (use a custom scope)',
     ]);

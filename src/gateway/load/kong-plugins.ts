@@ -524,6 +524,14 @@ export function compileOpenIdConnect(
     const params: Record<string, string> = {};
     const audience = optStrings(where, c['audience'], `${at}.audience`) ?? [];
     if (audience.length > 0) params['audience'] = audience.join(' ');
+    if (audience.length > 0 && !names.includes('audience')) {
+      warn(
+        where,
+        `${at}.audience`,
+        'sent as audience= with the client credentials grant, as the current Auth0 example expects; some Kong versions send it only from token_post_args_names/values',
+        'note',
+      );
+    }
     if (audience.length > 1) {
       warn(
         where,

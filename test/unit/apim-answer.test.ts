@@ -124,6 +124,7 @@ describe('validate-jwt failures', () => {
     expect(apimReasonName('quota_exceeded')).toBe('QuotaExceeded');
     expect(apimReasonName('limit_key_missing')).toBe('ExpressionValueEvaluationFailure');
     expect(apimReasonName('no_such_reason')).toBe('JwtInvalid');
+    expect(apimRenderer.logReason(APIM, refused('token_expired'))).toBe('TokenExpired');
     expect(
       apimLastErrorMessage(refused('claim_missing', { detail: { claims: ['group', 'azp'] } })),
     ).toBe('JWT token is missing the following claims: group, azp. Access denied.');

@@ -95,6 +95,29 @@ describe('raw quotes inside attributes, as Microsoft samples write them', () => 
     });
   });
 
+  test("quota-by-key's reference example: raw && and < inside increment-condition", async () => {
+    const { api, warnings } = await load(
+      doc(`<policies>
+    <inbound>
+        <base />
+        <quota-by-key calls="10000" bandwidth="40000" renewal-period="3600"
+                      increment-condition="@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 400)"
+                      counter-key="@(context.Request.IpAddress)" />
+    </inbound>
+    <outbound>
+        <base />
+    </outbound>
+</policies>`),
+    );
+    expect(api.limits[0]).toMatchObject({ kind: 'quota', limit: 10_000, periodMs: 3_600_000 });
+    expect(warnings.map((w) => `${w.kind} ${w.path}`)).toEqual(
+      expect.arrayContaining([
+        'ignored /policies/inbound/quota-by-key[1]/@increment-condition',
+        'ignored /policies/inbound/quota-by-key[1]/@bandwidth',
+      ]),
+    );
+  });
+
   test('not well-formed XML is a PlanError with the line', async () => {
     const e = await planError(doc('<policies><inbound>\n<base></inbound></policies>'));
     expect(e.detail).toMatch(/not well-formed XML: .* \(line \d+\)/);

@@ -194,7 +194,10 @@ function rateHeaders(options: StyleOptions, state: LimitState): Record<string, s
   return headers;
 }
 
-export const apimRenderer: Renderer = {
+/** The renderer; `logReason` gives APIM's `context.LastError.Reason` for the log line. */
+export const apimRenderer: Renderer & {
+  logReason(options: StyleOptions, outcome: Refused): string;
+} = {
   refuse(options: StyleOptions, outcome: Refused, _request: RequestFacts): Answer {
     // A <choose> that refuses on a claim answers its <return-response> as written.
     if (outcome.reason === 'claim_forbidden' && options.forbiddenResponse) {
@@ -237,5 +240,9 @@ export const apimRenderer: Renderer = {
 
   notFound(_options: StyleOptions, _request: RequestFacts): Answer {
     return apimMessageAnswer(404, 'Resource not found');
+  },
+
+  logReason(_options: StyleOptions, outcome: Refused): string {
+    return apimReasonName(outcome.reason);
   },
 };

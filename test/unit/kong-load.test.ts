@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, test } from 'vitest';
-import { isKongDocument, loadKong, substituteDeckEnv } from '../../src/gateway/load/kong.js';
+import {
+  isKongDocument,
+  loadKong,
+  looksLikeKongText,
+  substituteDeckEnv,
+} from '../../src/gateway/load/kong.js';
 import { issuerFromDiscovery } from '../../src/gateway/load/kong-plugins.js';
 import type { LoadContext, SourceDoc } from '../../src/gateway/load/types.js';
 import { PlanError, type ApiPlan, type Warning } from '../../src/gateway/plan.js';
@@ -61,6 +66,20 @@ describe('isKongDocument', () => {
     expect(isKongDocument({ apis: [] })).toBe(false);
     expect(isKongDocument([{ _format_version: '3.0' }])).toBe(false);
     expect(isKongDocument('_format_version')).toBe(false);
+  });
+
+  test('looksLikeKongText finds _format_version in YAML or JSON text', () => {
+    expect(looksLikeKongText('# c\n_format_version: "3.0"\n')).toBe(true);
+    expect(looksLikeKongText('{\n  "_format_version": "3.0"\n}')).toBe(true);
+    expect(looksLikeKongText('apis: []\n# _format_version: 3\n')).toBe(false);
+  });
+
+  test('a file that parses only after substitution loads (value undefined)', async () => {
+    const text =
+      '_format_version: "3.0"\nservices: [{name: s, url: ${{ env "DECK_URL" }}, routes: [{name: r, paths: [/]}]}]\n';
+    const d: SourceDoc = { file: 'f.yaml', text, value: undefined };
+    const { apis } = await loadKong([d], ctx({ DECK_URL: 'http://127.0.0.1:8' }));
+    expect(apis[0]?.upstream.url).toBe('http://127.0.0.1:8');
   });
 });
 

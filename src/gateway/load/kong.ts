@@ -51,6 +51,15 @@ export function isKongDocument(value: unknown): boolean {
   return isObject(value) && '_format_version' in value;
 }
 
+/**
+ * The same test on raw text, for a file that only parses once its
+ * `${{ env }}` references are substituted (a reference inside a YAML flow
+ * list is not valid YAML before).
+ */
+export function looksLikeKongText(text: string): boolean {
+  return /^\s*["']?_format_version["']?\s*:/m.test(text);
+}
+
 // ---------------------------------------------------------------------------
 // decK environment references
 

@@ -6,10 +6,15 @@
  * access tokens for the audience (RS256, `typ: at+jwt`), refresh tokens with
  * rotation, device grant, client credentials, introspection, revocation, key
  * rotation while running and a per-path request counter.
+ *
+ * Requests whose Host names a domain other than the issuer's, the listening
+ * host or localhost get 421: a web page whose domain was rebound to 127.0.0.1
+ * (DNS rebinding) would otherwise be same-origin with an IdP whose password
+ * (alice:alice) everybody knows, and would see its own domain in discovery.
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type {
   Account,
@@ -125,6 +130,11 @@ const MAX_COUNTED_PATHS = 1000;
 /** Largest sign-in form body. */
 const SIGN_IN_LIMIT = 16 * 1024;
 
+/** Auth0's key-set path, served as an alias of `/jwks` (configs copied from Auth0 name it). */
+export const AUTH0_JWKS_PATH = '/.well-known/jwks.json';
+
+const HOST_HEADER = /^(?:[A-Za-z0-9._~-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
 const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login|abort))?$/;
 
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
@@ -148,6 +158,25 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     snapshot: () => Object.fromEntries(counts),
     reset: () => counts.clear(),
   };
+
+  /**
+   * The Host header when it names a domain this IdP does not answer for;
+   * undefined when it is fine: an IP address, localhost (RFC 6761), the
+   * issuer's host or the listening host. The port is not compared: a rebound
+   * domain is the attack, and IP literals cannot be rebound.
+   */
+  function foreignHost(header: string | undefined): string | undefined {
+    if (header === undefined || header === '') return '(none)';
+    // A host name or IP literal and an optional port, nothing else (no userinfo, path or '#').
+    const url = HOST_HEADER.test(header) ? URL.parse(`http://${header}`) : null;
+    if (!url) return header.slice(0, 100);
+    const name = url.hostname;
+    if (isIP(name.replace(/^\[|\]$/g, '')) !== 0) return undefined;
+    if (name === 'localhost' || name.endsWith('.localhost')) return undefined;
+    if (name === URL.parse(issuer)?.hostname) return undefined;
+    if (name === host.toLowerCase()) return undefined;
+    return header.slice(0, 100);
+  }
 
   let provider: Provider | undefined;
   let handle: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -186,6 +215,15 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   });
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const foreign = foreignHost(req.headers.host);
+    if (foreign !== undefined) {
+      // RFC 9110 §15.5.20: not a name this server answers for.
+      sendJson(res, 421, {
+        error: 'invalid_request',
+        error_description: `this dev IdP answers for ${new URL(issuer).host}, localhost and IP addresses, not for Host "${foreign}"`,
+      });
+      return;
+    }
     if (!provider || !handle) {
       sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'starting' });
       return;
@@ -197,6 +235,11 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     const interaction = INTERACTION.exec(path);
     if (interaction) {
       await handleInteraction(provider, req, res, interaction[1] as string, interaction[2]);
+      return;
+    }
+    if (path === AUTH0_JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      req.url = `/jwks${(req.url ?? '').slice(path.length)}`;
+      handle(req, res);
       return;
     }
     if (path === '/auth' && req.method === 'GET') {

@@ -83,6 +83,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'run the whole chain on this machine: IdP, gateway, token, calls',
     load: () => import('../commands/demo.js'),
   },
+  {
+    name: 'completion',
+    aliases: [],
+    args: '<shell>',
+    description: 'print a shell completion script (bash, zsh or fish)',
+    load: () => import('../commands/completion.js'),
+  },
 ];
 
 /** The command named on the command line (`help NAME` names NAME), if any. */
@@ -181,8 +188,11 @@ export async function buildProgram(
   // command being run is registered in full; the others are listed by name
   // and description for `--help`, suggestions and `help COMMAND`.
   const wanted = commandInArgv(argv);
+  // `completion` describes every command, so it gets them all in full
+  // (except when the script only asks it for the profile names).
+  const all = wanted === 'completion' && !argv.includes('--list-profiles');
   for (const entry of COMMANDS) {
-    if (wanted === entry.name || entry.aliases.includes(wanted ?? '')) {
+    if (all || wanted === entry.name || entry.aliases.includes(wanted ?? '')) {
       (await entry.load()).register(program, host);
     } else {
       const placeholder = program.command(entry.name).description(entry.description);

@@ -23,7 +23,7 @@ import { PlanError } from '../plan.js';
 export interface ExprContext {
   /** The client's IP address (context.Request.IpAddress). */
   readonly ip: string;
-  /** A request header's value (several values joined with `,`), or undefined. */
+  /** A request header's value by case-insensitive name (several values joined with `,`), or undefined. */
   header(name: string): string | undefined;
   /**
    * `AsJwt()`: the value decoded WITHOUT verification, as APIM does, or null

@@ -213,7 +213,12 @@ export interface ClaimFailure {
   readonly detail?: {
     readonly iss?: string;
     readonly aud?: readonly string[];
+    /** The failing rule's claim path, dotted. */
     readonly claim?: string;
+    /** The failing rule's label. */
+    readonly check?: string;
+    /** The claim's value when it is a string (bounded), for gateways that quote it. */
+    readonly value?: string;
   };
 }
 
@@ -296,7 +301,17 @@ export function checkPlanClaims(
 
   for (const rule of checks.claims) {
     const problem = checkRule(payload, rule);
-    if (problem) return { refusal: problem, detail: { claim: rule.claim.join('.') } };
+    if (problem) {
+      const value = rule.failure === 'scope' ? undefined : claimAt(payload, rule.claim);
+      return {
+        refusal: problem,
+        detail: {
+          claim: rule.claim.join('.'),
+          check: rule.label,
+          ...(typeof value === 'string' ? { value: value.slice(0, 256) } : {}),
+        },
+      };
+    }
   }
   return undefined;
 }

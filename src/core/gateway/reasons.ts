@@ -278,7 +278,11 @@ const RFC6750_ERRORS: ReadonlySet<string> = new Set([
 ]);
 
 /** The `WWW-Authenticate` value for a refusal (RFC 6750 §3): error codes only from RFC 6750 §3.1. */
-export function wwwAuthenticate(r: Pick<Refusal, 'error' | 'description' | 'scope'>): string {
+export function wwwAuthenticate(r: {
+  readonly error: string;
+  readonly description: string;
+  readonly scope?: string | undefined;
+}): string {
   if (!RFC6750_ERRORS.has(r.error)) return `Bearer realm="${REALM}"`;
   let value = `Bearer realm="${REALM}", error="${r.error}", error_description="${quotable(r.description)}"`;
   if (r.scope !== undefined) value += `, scope="${quotable(r.scope)}"`;
@@ -286,7 +290,11 @@ export function wwwAuthenticate(r: Pick<Refusal, 'error' | 'description' | 'scop
 }
 
 /** The JSON body of a refusal (SPEC, serve: refusals). */
-export function refusalBody(r: Pick<Refusal, 'error' | 'description' | 'scope'>): string {
+export function refusalBody(r: {
+  readonly error: string;
+  readonly description: string;
+  readonly scope?: string | undefined;
+}): string {
   const body: Record<string, string> = { error: r.error, error_description: r.description };
   if (r.scope !== undefined) body['scope'] = r.scope;
   return JSON.stringify(body);

@@ -102,6 +102,8 @@ export interface RefusalDetail {
   readonly iss?: string;
   readonly aud?: readonly string[];
   readonly claim?: string;
+  readonly check?: string;
+  readonly value?: string;
 }
 
 export type Outcome =

@@ -64,4 +64,6 @@ export interface Renderer {
   ): Readonly<Record<string, string>>;
   /** The answer when no API matches the path. */
   notFound(options: StyleOptions, request: RequestFacts): Answer;
+  /** The gateway's own name for a refusal, for the log (APIM's TokenExpired...). */
+  logReason?(options: StyleOptions, outcome: Refused): string | undefined;
 }

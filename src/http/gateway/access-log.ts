@@ -20,6 +20,13 @@ export interface AccessEntry {
   readonly iss?: string | undefined;
   /** Refusal or failure reason code; absent when forwarded. */
   readonly reason?: string | undefined;
+  /** The API of the plan that took the request. */
+  readonly api?: string | undefined;
+  /** The limit that refused the request, and whose counter (hashed when a secret). */
+  readonly limit?: string | undefined;
+  readonly key?: string | undefined;
+  /** An emulated gateway's own name for the refusal (APIM's TokenExpired...). */
+  readonly gatewayReason?: string | undefined;
 }
 
 const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*/g;
@@ -70,9 +77,14 @@ export class AccessLog {
       // Built by hand in a fixed field order (faster than JSON.stringify of an object);
       // every string goes through JSON.stringify, so the line is always valid JSON.
       let line = `{"time":"${this.iso(this.now())}","method":${JSON.stringify(e.method)},"path":${JSON.stringify(path)},"status":${e.status},"duration_ms":${duration}`;
+      if (e.api !== undefined) line += `,"api":${JSON.stringify(e.api)}`;
       if (e.sub !== undefined) line += `,"sub":${JSON.stringify(bounded(e.sub))}`;
       if (e.iss !== undefined) line += `,"iss":${JSON.stringify(bounded(e.iss))}`;
       if (e.reason !== undefined) line += `,"reason":${JSON.stringify(e.reason)}`;
+      if (e.gatewayReason !== undefined)
+        line += `,"gateway_reason":${JSON.stringify(e.gatewayReason)}`;
+      if (e.limit !== undefined) line += `,"limit":${JSON.stringify(e.limit)}`;
+      if (e.key !== undefined) line += `,"key":${JSON.stringify(bounded(e.key))}`;
       this.push(`${line}}`);
       return;
     }
@@ -86,7 +98,13 @@ export class AccessLog {
     let line = `${s.dim(this.iso(this.now()).slice(11, 23))} ${e.method.replace(CONTROL, '?')} ${path.replace(CONTROL, '?')} ${status} ${duration.toFixed(1)}ms`;
     if (e.sub !== undefined) line += ` sub=${bounded(e.sub, 64)?.replace(CONTROL, '?')}`;
     if (e.iss !== undefined) line += s.dim(` iss=${bounded(e.iss, 96)?.replace(CONTROL, '?')}`);
+    if (e.api !== undefined) line += s.dim(` api=${bounded(e.api, 64)?.replace(CONTROL, '?')}`);
     if (e.reason !== undefined) line += ` ${s.yellow(`reason=${e.reason}`)}`;
+    if (e.gatewayReason !== undefined) line += s.dim(` (${e.gatewayReason})`);
+    if (e.limit !== undefined)
+      line += s.dim(
+        ` limit=${bounded(e.limit, 96)?.replace(CONTROL, '?')} key=${bounded(e.key, 64)?.replace(CONTROL, '?')}`,
+      );
     this.push(line);
   }
 

@@ -42,17 +42,39 @@ function label(value: string): string {
 }
 
 export class GatewayMetrics {
-  /** `status reason` -> count. */
+  /** `status reason\u0000api` -> count. */
   private readonly requests = new Map<string, number>();
+  /** `api\u0000rule` -> requests refused by a limit. */
+  private readonly limited = new Map<string, number>();
+  /** `ok` / `error` -> plan reloads. */
+  private readonly reloads = new Map<string, number>();
+  /** Limit-store failures (requests let through or refused while the store was lost). */
+  limitStoreErrors = 0;
+  /** 1 while the limit store answers (absent: no store). */
+  limitStoreUp: boolean | undefined;
   /** `uri result` -> count. */
   private readonly jwksFetches = new Map<string, number>();
   readonly verification = new Histogram();
   readonly upstream = new Histogram();
   inflight = 0;
 
-  request(status: number, reason: string | undefined): void {
-    const key = `${status} ${reason ?? ''}`;
+  request(status: number, reason: string | undefined, api?: string): void {
+    const key = `${status} ${reason ?? ''}\u0000${api ?? ''}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  limitedRequest(api: string, rule: string): void {
+    const key = `${api}\u0000${rule}`;
+    this.limited.set(key, (this.limited.get(key) ?? 0) + 1);
+  }
+
+  reload(result: 'ok' | 'error'): void {
+    this.reloads.set(result, (this.reloads.get(result) ?? 0) + 1);
+  }
+
+  /** Reloads so far with this result. */
+  reloadCount(result: 'ok' | 'error'): number {
+    return this.reloads.get(result) ?? 0;
   }
 
   jwksFetch(uri: string, result: 'ok' | 'error'): void {
@@ -79,7 +101,28 @@ export class GatewayMetrics {
     text += '# TYPE oidc_gw_requests_total counter\n';
     for (const [key, count] of [...this.requests].sort()) {
       const space = key.indexOf(' ');
-      text += `oidc_gw_requests_total{status="${key.slice(0, space)}",reason="${label(key.slice(space + 1))}"} ${count}\n`;
+      const nul = key.indexOf('\u0000');
+      const api = key.slice(nul + 1);
+      text += `oidc_gw_requests_total{status="${key.slice(0, space)}",reason="${label(key.slice(space + 1, nul))}"${api ? `,api="${label(api)}"` : ''}} ${count}\n`;
+    }
+    text +=
+      '# HELP oidc_gw_limited_requests_total Requests refused by a rate limit or quota, by API and limit.\n# TYPE oidc_gw_limited_requests_total counter\n';
+    for (const [key, count] of [...this.limited].sort()) {
+      const nul = key.indexOf('\u0000');
+      text += `oidc_gw_limited_requests_total{api="${label(key.slice(0, nul))}",limit="${label(key.slice(nul + 1))}"} ${count}\n`;
+    }
+    text +=
+      '# HELP oidc_gw_reloads_total Configuration reloads, by result.\n# TYPE oidc_gw_reloads_total counter\n';
+    for (const result of ['ok', 'error'] as const) {
+      text += `oidc_gw_reloads_total{result="${result}"} ${this.reloads.get(result) ?? 0}\n`;
+    }
+    if (this.limitStoreUp !== undefined) {
+      text +=
+        '# HELP oidc_gw_limit_store_up 1 while the limit store (Redis) answers.\n# TYPE oidc_gw_limit_store_up gauge\n';
+      text += `oidc_gw_limit_store_up ${this.limitStoreUp ? 1 : 0}\n`;
+      text +=
+        '# HELP oidc_gw_limit_store_errors_total Requests whose limits could not be counted (store lost).\n# TYPE oidc_gw_limit_store_errors_total counter\n';
+      text += `oidc_gw_limit_store_errors_total ${this.limitStoreErrors}\n`;
     }
     text += this.verification.render(
       'oidc_gw_verification_duration_seconds',

@@ -1,0 +1,799 @@
+/**
+ * One request through the gateway: match an API -> credentials (bearer,
+ * client credentials, introspection) -> checks -> policies and limits ->
+ * forward through undici's dispatch API (no AbortController per request:
+ * the controller undici hands over cancels the upstream call when the
+ * client goes away). Everything it needs comes in `ExchangeDeps` and the
+ * compiled plan it started with: a reload swaps the plan for new requests,
+ * this one finishes on its own.
+ *
+ * A refusal is data (`Refused`); the API's renderer turns it into the bytes
+ * of its gateway (docs/gateways/). Logs and metrics use the reason code.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { refusal, type ReasonCode, type Refusal } from '../../core/gateway/reasons.js';
+import type { Outcome, RefusalDetail, Verified } from '../../core/gateway/verify.js';
+import type { AccessLog } from '../../http/gateway/access-log.js';
+import { downstreamHeaders, upstreamHeaders } from '../../http/gateway/headers.js';
+import type { GatewayMetrics } from '../../http/gateway/metrics.js';
+import type { Answer, Refused, RequestFacts } from '../answer/types.js';
+import { findCallerCredentials } from '../check/basic-auth.js';
+import { extractToken } from '../check/token-source.js';
+import type { LimitState, LimitStore } from '../limits/types.js';
+import { asJwt, type ExprContext } from '../load/apim-expr.js';
+import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
+import type { CompiledApi, CompiledPlan } from './compile.js';
+
+export interface LimitRunner {
+  readonly store: LimitStore;
+  /** Store lost: `open` lets requests through uncounted (Kong fault_tolerant), `closed` answers 503. */
+  readonly failure: 'open' | 'closed';
+}
+
+export interface ExchangeDeps {
+  readonly metrics: GatewayMetrics;
+  readonly log: AccessLog;
+  /** Milliseconds since the epoch. */
+  readonly clock: () => number;
+  /** True once shutdown began: responses close their connection. */
+  readonly draining: () => boolean;
+  /** WebSocket tunnels, closed at shutdown. */
+  readonly tunnels: Set<Duplex>;
+  /** Called when an exchange is finished (drain waiters). */
+  readonly finished: () => void;
+  readonly limits: LimitRunner | undefined;
+}
+
+const JSON_TYPE = 'application/json';
+const PROCESS_ID = randomBytes(6).toString('hex');
+let requestCounter = 0;
+
+function upstreamFailure(error: unknown): { status: 502 | 504; reason: string } {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return { status: 504, reason: 'upstream_timeout' };
+  }
+  // The upstream answered, but not with valid HTTP/1.1 (undici's parser refused it).
+  const name = (error as { name?: unknown } | undefined)?.name;
+  if (
+    name === 'HTTPParserError' ||
+    code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' ||
+    (typeof code === 'string' && code.startsWith('HPE_'))
+  ) {
+    return { status: 502, reason: 'upstream_bad_response' };
+  }
+  return { status: 502, reason: 'upstream_unreachable' };
+}
+
+function requestHasBody(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return (
+    h['transfer-encoding'] !== undefined ||
+    (h['content-length'] !== undefined && h['content-length'] !== '0')
+  );
+}
+
+/** A native refusal as the outcome renderers take. */
+export function refusedOf(
+  r: Refusal,
+  detail?: RefusalDetail,
+  limits?: readonly LimitState[],
+): Refused {
+  return {
+    reason: r.reason,
+    status: r.status,
+    error: r.error,
+    description: r.description,
+    ...(r.scope !== undefined ? { scope: r.scope } : {}),
+    ...(detail ? { detail } : {}),
+    ...(limits ? { limits } : {}),
+  };
+}
+
+/** An identity that is a secret (a client id) goes into logs and keys hashed. */
+export function hashedIdentity(value: string): string {
+  return `sha256:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`;
+}
+
+function identityText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value.slice(0, 256);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
+const ANONYMOUS: Verified = Object.freeze({
+  sub: undefined,
+  iss: undefined,
+  kept: Object.freeze([]),
+  forward: Object.freeze({ headers: Object.freeze([] as string[]) }),
+});
+
+function headerValues(rawHeaders: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const n = rawHeaders[i] as string;
+    if (n.length === name.length && n.toLowerCase() === name)
+      values.push(rawHeaders[i + 1] as string);
+  }
+  return values;
+}
+
+function queryOf(target: string): URLSearchParams | undefined {
+  const q = target.indexOf('?');
+  return q === -1 ? undefined : new URLSearchParams(target.slice(q + 1));
+}
+
+/** APIM check-header: present, and one of the values when any are listed. */
+function headerCheckPasses(req: IncomingMessage, check: HeaderCheck): boolean {
+  const values = headerValues(req.rawHeaders, check.header);
+  if (values.length === 0) return false;
+  if (check.values.length === 0) return true;
+  const value = values.join(',');
+  return check.ignoreCase
+    ? check.values.some((v) => v.toLowerCase() === value.toLowerCase())
+    : check.values.includes(value);
+}
+
+function scopeValues(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(' ').filter(Boolean);
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return [];
+}
+
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly started = performance.now();
+  api: CompiledApi | undefined;
+  sub: string | undefined;
+  iss: string | undefined;
+  reason: string | undefined;
+  status: number | undefined;
+  /** The limit that refused, and whose counter (for the log). */
+  limitLabel: string | undefined;
+  limitKey: string | undefined;
+  /** A gateway's own name for the failure (APIM's TokenExpired...), for the log. */
+  gatewayReason: string | undefined;
+  finished = false;
+  controller: Dispatcher.DispatchController | undefined;
+  upstreamStarted = 0;
+  /** The limit states of this request, for the response headers. */
+  limitStates: readonly LimitState[] | undefined;
+
+  constructor(
+    readonly deps: ExchangeDeps,
+    readonly compiled: CompiledPlan,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly upgradeSocket?: Duplex,
+    readonly head?: Buffer,
+  ) {
+    deps.metrics.inflight++;
+    res.once('close', this.done);
+    // A pipelined request whose client left never sees its response close:
+    // finish it when the request itself is torn down with its socket.
+    req.once('close', () => {
+      if (req.socket?.destroyed && !res.writableFinished) this.done();
+    });
+    if (upgradeSocket) res.once('finish', this.done);
+  }
+
+  /** Logs and counts the request once, when its response is over (or the client left). */
+  readonly done = (): void => {
+    if (this.finished) return;
+    this.finished = true;
+    const { res, deps } = this;
+    if (!res.writableFinished) this.controller?.abort(new Error('the client went away'));
+    deps.metrics.inflight--;
+    const status =
+      this.status ??
+      (res.headersSent && res.writableFinished
+        ? res.statusCode
+        : res.headersSent
+          ? res.statusCode
+          : 499);
+    const reason =
+      this.reason ??
+      (res.writableFinished || this.status !== undefined ? undefined : 'client_closed');
+    const api = this.api?.plan.name;
+    deps.metrics.request(status, reason, api);
+    deps.log.request({
+      method: this.req.method ?? '-',
+      url: this.req.url ?? '-',
+      status,
+      durationMs: performance.now() - this.started,
+      api,
+      sub: this.sub,
+      iss: this.iss,
+      reason,
+      limit: this.limitLabel,
+      key: this.limitKey,
+      gatewayReason: this.gatewayReason,
+    });
+    deps.finished();
+  };
+
+  run(): void {
+    const { req, res } = this;
+    try {
+      const url = req.url ?? '';
+      if (url.charCodeAt(0) !== 0x2f /* / */) {
+        this.reason = 'bad_request_target';
+        this.sendJson(400, {
+          error: 'invalid_request',
+          error_description: 'the request target must be a path',
+        });
+        return;
+      }
+      const match = this.compiled.router.match(url);
+      if (!match.ok) {
+        const { renderer, options } = this.compiled.notFound;
+        this.reason = match.reason;
+        if (match.reason === 'route_not_found') {
+          this.write(renderer.notFound(options, this.facts()));
+        } else {
+          this.write(renderer.refuse(options, refusedOf(refusal(match.reason)), this.facts()));
+        }
+        return;
+      }
+      const api = match.route.value;
+      this.api = api;
+      this.upstreamPath = match.upstreamPath;
+      const checks = api.plan.headerChecks;
+      if (checks) {
+        for (let i = 0; i < checks.length; i++) {
+          if (!headerCheckPasses(req, checks[i] as HeaderCheck)) {
+            this.reason = 'header_check_failed';
+            return this.write(api.headerCheckAnswers[i] as Answer);
+          }
+        }
+      }
+      const credentials = api.plan.credentials;
+      // No credential at all (Tyk keyless, a Kong route without an auth plugin): proxied unchecked.
+      if (
+        api.plan.auth === 'none' ||
+        (!credentials.bearer && !credentials.clientCredentials && !credentials.introspection)
+      ) {
+        return this.accepted(api, ANONYMOUS, undefined);
+      }
+      if (credentials.clientCredentials && api.exchanger) {
+        const caller = findCallerCredentials(
+          { authorization: headerValues(req.rawHeaders, 'authorization'), query: queryOf(url) },
+          credentials.clientCredentials.from.filter((f) => f !== 'body'),
+        );
+        if (caller.kind === 'malformed') {
+          return this.fail(
+            refusal('client_credentials_invalid', { description: 'malformed client credentials' }),
+          );
+        }
+        if (caller.kind === 'credentials') {
+          return this.exchangeCredentials(api, caller.clientId, caller.clientSecret);
+        }
+      }
+      const extracted = extractToken(api.plan.token, req.rawHeaders, url);
+      if ('refusal' in extracted) return this.fail(extracted.refusal);
+      const token = extracted.token;
+      if (api.introspector && (!credentials.bearer || !looksLikeJws(token))) {
+        return this.introspect(api, token);
+      }
+      if (!credentials.bearer) return this.fail(refusal('missing_token'));
+      this.verifyToken(api, token, undefined);
+    } catch (error) {
+      this.internalError(error);
+    }
+  }
+
+  /** Path the upstream gets (the API's base path joined with the rest). */
+  upstreamPath = '';
+  /** When the gateway obtained the token itself: the Authorization header to send upstream. */
+  replacedAuthorization: string | undefined;
+
+  private verifyToken(api: CompiledApi, token: string, authorization: string | undefined): void {
+    const now = this.deps.clock();
+    const hit = api.verifier.lookup(token, now);
+    if (hit) return this.accepted(api, hit, authorization);
+    const t0 = performance.now();
+    api.verifier.verify(token, now).then(
+      (outcome) => {
+        this.deps.metrics.verification.observe((performance.now() - t0) / 1000);
+        this.settle(api, outcome, authorization);
+      },
+      (error: unknown) => this.internalError(error),
+    );
+  }
+
+  private settle(api: CompiledApi, outcome: Outcome, authorization: string | undefined): void {
+    if (this.res.destroyed || this.finished) return;
+    if (!outcome.ok) return this.fail(outcome.refusal, outcome.detail);
+    this.accepted(api, outcome.verified, authorization);
+  }
+
+  private exchangeCredentials(api: CompiledApi, clientId: string, clientSecret: string): void {
+    this.limitIdentityOverride = hashedIdentity(clientId);
+    api.exchanger?.exchange(clientId, clientSecret).then(
+      (result) => {
+        if (this.res.destroyed || this.finished) return;
+        if (!result.ok) {
+          return this.fail(refusal(result.reason as ReasonCode));
+        }
+        this.verifyToken(api, result.accessToken, `Bearer ${result.accessToken}`);
+      },
+      (error: unknown) => this.internalError(error),
+    );
+  }
+
+  /** client_id limits of a client-credentials caller count by the caller's id. */
+  private limitIdentityOverride: string | undefined;
+
+  private introspect(api: CompiledApi, token: string): void {
+    api.introspector?.introspect(token).then(
+      (result) => {
+        if (this.res.destroyed || this.finished) return;
+        if ('error' in result) return this.fail(refusal('idp_unavailable'));
+        if (!result.active) return this.fail(refusal('token_inactive'));
+        const outcome = api.verifier.acceptClaims(result.claims, this.deps.clock());
+        this.settle(api, outcome, undefined);
+      },
+      (error: unknown) => this.internalError(error),
+    );
+  }
+
+  private accepted(api: CompiledApi, v: Verified, authorization: string | undefined): void {
+    this.sub = v.sub;
+    this.iss = v.iss;
+    if ('refusal' in v.forward) return this.fail(v.forward.refusal);
+    let rules: readonly LimitRule[] = api.plan.limits;
+    let identity: string | undefined;
+    if (api.plan.policies && api.policyClaims) {
+      const resolved = this.resolvePolicies(api, v);
+      if ('refusal' in resolved) return this.fail(resolved.refusal, resolved.detail);
+      rules = resolved.rules;
+      identity = resolved.identity;
+    }
+    if (rules.length === 0 || !this.deps.limits) return this.forward(api, v, authorization);
+    // Identities per rule; all rules of one request share one store call per identity.
+    const byIdentity = new Map<string, LimitRule[]>();
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as LimitRule;
+      const id = this.identityFor(api, rule, i, v, identity);
+      if (id === undefined) {
+        this.limitLabel = rule.label;
+        return this.fail(
+          rule.key.by === 'expression' ? refusal('limit_key_missing') : refusal('identity_missing'),
+        );
+      }
+      const list = byIdentity.get(id);
+      if (list) list.push(rule);
+      else byIdentity.set(id, [rule]);
+    }
+    const { store, failure } = this.deps.limits;
+    const now = this.deps.clock();
+    const scope = api.counterScope;
+    Promise.all(
+      [...byIdentity].map(([id, list]) =>
+        store.hit({ api: scope, identity: id }, list, now, list[0]?.cost ?? 1),
+      ),
+    ).then(
+      (results) => {
+        if (this.res.destroyed || this.finished) return;
+        const states = results.flat();
+        const refusedBy = states.find((s) => !s.allowed);
+        if (refusedBy) {
+          this.limitLabel = refusedBy.rule.label;
+          this.limitKey = [...byIdentity].find(([, l]) => l.includes(refusedBy.rule))?.[0];
+          return this.fail(
+            refusal(refusedBy.rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
+            undefined,
+            states,
+          );
+        }
+        this.limitStates = states;
+        this.forward(api, v, authorization);
+      },
+      () => {
+        if (this.res.destroyed || this.finished) return;
+        if (failure === 'closed') return this.fail(refusal('limits_unavailable'));
+        this.forward(api, v, authorization);
+      },
+    );
+  }
+
+  /**
+   * The counter identity of one rule for this request, or undefined when
+   * there is none. `policyIdentity` is Tyk's session identity (claim-keyed
+   * and `consumer` rules of its policies count by it).
+   */
+  private identityFor(
+    api: CompiledApi,
+    rule: LimitRule,
+    index: number,
+    v: Verified,
+    policyIdentity: string | undefined,
+  ): string | undefined {
+    const key = rule.key;
+    switch (key.by) {
+      case 'claim': {
+        if (policyIdentity !== undefined) return policyIdentity;
+        const source = api.ruleIdentities.get(rule) ?? api.identities[index];
+        const value = source?.keptIndex === undefined ? undefined : v.kept[source.keptIndex];
+        return identityText(value);
+      }
+      case 'client_id': {
+        if (this.limitIdentityOverride) return this.limitIdentityOverride;
+        const id =
+          identityText(v.kept[api.clientIdIndex]) ?? identityText(v.kept[api.clientIdIndex + 1]);
+        return id === undefined ? undefined : hashedIdentity(id);
+      }
+      case 'ip':
+        return this.clientAddress();
+      case 'header': {
+        const value = this.req.headers[key.header.toLowerCase()];
+        return typeof value === 'string' && value !== '' ? value.slice(0, 256) : undefined;
+      }
+      case 'consumer':
+        return (
+          policyIdentity ??
+          v.credential?.['consumer_id'] ??
+          v.credential?.['credential_id'] ??
+          this.credentialClaim(api, v) ??
+          this.clientAddress()
+        );
+      case 'credential':
+        return (
+          v.credential?.['credential_id'] ?? this.credentialClaim(api, v) ?? this.clientAddress()
+        );
+      case 'api':
+        return '*';
+      case 'expression': {
+        const compiled = api.expressions.get(key.source);
+        if (!compiled) return undefined;
+        const value = compiled(this.expressionContext());
+        return value === null || value === '' ? undefined : value.slice(0, 512);
+      }
+    }
+  }
+
+  private credentialClaim(api: CompiledApi, v: Verified): string | undefined {
+    return api.credentialIndex === undefined
+      ? undefined
+      : identityText(v.kept[api.credentialIndex]);
+  }
+
+  private expressionContext(): ExprContext {
+    const req = this.req;
+    return {
+      ip: this.clientAddress() ?? '',
+      header: (name: string) => {
+        const values = headerValues(req.rawHeaders, name.toLowerCase());
+        return values.length === 0 ? undefined : values.join(',');
+      },
+      jwt: asJwt,
+    };
+  }
+
+  private clientAddress(): string | undefined {
+    const ip = this.req.socket.remoteAddress;
+    return ip?.startsWith('::ffff:') ? ip.slice(7) : ip;
+  }
+
+  /**
+   * Tyk: which policies apply to this token (the policy claim, else the
+   * scope mapping, else the default policies; the OpenID Connect middleware:
+   * the token's client), whether one opens this API, and their limits
+   * (docs/gateways/tyk.md). Several policies: their rules are merged, the
+   * first of each id wins.
+   */
+  private resolvePolicies(
+    api: CompiledApi,
+    v: Verified,
+  ): { rules: LimitRule[]; identity: string } | { refusal: Refusal; detail?: RefusalDetail } {
+    const binding = api.plan.policies as PolicyBinding;
+    const claims = api.policyClaims as NonNullable<CompiledApi['policyClaims']>;
+    const first = (indexes: readonly number[]) => {
+      for (const i of indexes) {
+        const value = v.kept[i];
+        if (value !== undefined && value !== null && value !== '') return value;
+      }
+      return undefined;
+    };
+    let identity = identityText(first(claims.identity));
+    if (identity === undefined) return { refusal: refusal('identity_missing') };
+    let ids: string[] = [];
+    if (binding.clientPolicies && claims.client !== undefined) {
+      const aud = v.kept[claims.client];
+      const candidates = typeof aud === 'string' ? [aud] : scopeValues(aud);
+      const client = candidates.find((c) => Object.hasOwn(binding.clientPolicies!.byClient, c));
+      if (client === undefined) {
+        return { refusal: refusal('policy_not_found'), detail: { check: 'client' } };
+      }
+      ids = [binding.clientPolicies.byClient[client] as string];
+      if (binding.segregateByClient) identity = `${client}:${identity}`;
+    } else {
+      ids = scopeValues(first(claims.policy));
+      if (ids.length === 0 && binding.scopeToPolicy && claims.scope.length > 0) {
+        const mapping = binding.scopeToPolicy;
+        ids = scopeValues(first(claims.scope)).flatMap((s) =>
+          Object.hasOwn(mapping, s) ? [mapping[s] as string] : [],
+        );
+        if (ids.length === 0 && binding.defaultPolicies.length === 0) {
+          return { refusal: refusal('policy_not_found'), detail: { check: 'scope' } };
+        }
+      }
+      if (ids.length === 0) ids = [...binding.defaultPolicies];
+    }
+    if (ids.length === 0) return { refusal: refusal('policy_not_found') };
+    const known = ids.filter((id) => Object.hasOwn(binding.policies, id));
+    if (known.length === 0) {
+      return { refusal: refusal('policy_not_found'), detail: { check: 'policy_unknown' } };
+    }
+    const opening = known.filter((id) => binding.policies[id]?.allowsApi);
+    if (opening.length === 0) return { refusal: refusal('api_not_allowed') };
+    const rules: LimitRule[] = [];
+    for (const id of opening) {
+      for (const rule of binding.policies[id]?.limits ?? []) {
+        if (!rules.some((r) => r.id === rule.id)) rules.push(rule);
+      }
+    }
+    return { rules: [...api.plan.limits, ...rules], identity };
+  }
+
+  facts(): RequestFacts {
+    const h = this.req.headers;
+    return {
+      contentType: h['content-type'],
+      accept: h['accept'],
+      requestId: `${PROCESS_ID}${(++requestCounter).toString(16).padStart(8, '0')}`,
+    };
+  }
+
+  /** Writes a rendered answer (a refusal, a 404). */
+  write(answer: Answer): void {
+    const { res } = this;
+    if (res.headersSent || res.destroyed) return;
+    this.status = answer.status;
+    const headers: Record<string, string | number> = {
+      ...answer.headers,
+      'content-length': Buffer.byteLength(answer.body),
+    };
+    // Do not read an unauthenticated request body just to keep the connection.
+    if (requestHasBody(this.req) || this.deps.draining()) headers['connection'] = 'close';
+    res.writeHead(answer.status, headers);
+    res.end(answer.body);
+  }
+
+  fail(r: Refusal, detail?: RefusalDetail, limits?: readonly LimitState[]): void {
+    this.reason = r.reason;
+    const api = this.api;
+    if (!api) {
+      this.write(
+        this.compiled.notFound.renderer.refuse(
+          this.compiled.notFound.options,
+          refusedOf(r, detail, limits),
+          this.facts(),
+        ),
+      );
+      return;
+    }
+    const refused = refusedOf(r, detail, limits);
+    this.gatewayReason = api.renderer.logReason?.(api.answers, refused);
+    this.write(api.renderer.refuse(api.answers, refused, this.facts()));
+  }
+
+  sendJson(status: number, value: Record<string, string>): void {
+    const body = JSON.stringify(value);
+    const headers: Record<string, string | number> = {
+      'content-type': JSON_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    };
+    if (this.deps.draining()) headers['connection'] = 'close';
+    this.status = status;
+    this.res.writeHead(status, headers);
+    this.res.end(body);
+  }
+
+  internalError(error: unknown): void {
+    this.reason = 'internal_error';
+    this.deps.log.note(
+      `internal error: ${error instanceof Error ? error.message : String(error)}`,
+      'warn',
+    );
+    if (!this.res.headersSent && !this.res.destroyed) {
+      this.sendJson(500, { error: 'internal_error' });
+    } else {
+      this.res.destroy();
+    }
+  }
+
+  forward(api: CompiledApi, v: Verified, authorization: string | undefined): void {
+    const { req, res, upgradeSocket } = this;
+    const forwarded = v.forward as { readonly headers: readonly string[] };
+    let extra = forwarded.headers;
+    if (api.plan.forward.consumerHeaders && v.credential) {
+      const c = v.credential;
+      const more: string[] = [...extra];
+      if (c['consumer_id'] !== undefined) more.push('x-consumer-id', c['consumer_id']);
+      if (c['consumer_custom_id'] !== undefined)
+        more.push('x-consumer-custom-id', c['consumer_custom_id']);
+      if (c['consumer_username'] !== undefined)
+        more.push('x-consumer-username', c['consumer_username']);
+      if (c['credential_id'] !== undefined)
+        more.push('x-credential-identifier', c['credential_id']);
+      extra = more;
+    }
+    const stripAuthorization = api.plan.forward.stripAuthorization || authorization !== undefined;
+    if (authorization !== undefined && !api.plan.forward.stripAuthorization) {
+      extra = [...extra, 'authorization', authorization];
+    }
+    const up = upstreamHeaders(req.rawHeaders, {
+      reserved: api.reserved,
+      stripAuthorization,
+      clientAddress: req.socket.remoteAddress,
+      extra,
+    });
+    if (upgradeSocket && up.upgrade !== undefined) {
+      if (/(^|[\s,])websocket($|[\s,/])/i.test(up.upgrade)) {
+        return this.tunnel(api, up.headers);
+      }
+      if (up.hasBody) {
+        // Node does not parse a body after an upgrade request: refuse rather than guess.
+        this.reason = 'upgrade_with_body';
+        this.sendJson(400, {
+          error: 'invalid_request',
+          error_description: 'an Upgrade request other than WebSocket cannot carry a body',
+        });
+        return;
+      }
+    }
+    this.upstreamStarted = performance.now();
+    const timeoutMs = api.plan.upstream.timeoutMs;
+    api.pool.dispatch(
+      {
+        path: this.upstreamPath,
+        method: req.method as string,
+        headers: up.headers,
+        body: up.hasBody ? req : null,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      this,
+    );
+    void res;
+  }
+
+  // undici DispatchHandler -------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(new Error('the client went away'));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return; // 1xx: Node sends its own 100 Continue
+    this.deps.metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
+    const out = downstreamHeaders(headers);
+    if (this.limitStates && this.api) {
+      Object.assign(
+        out,
+        this.api.renderer.limitHeaders(this.api.answers, this.limitStates, this.deps.clock()),
+      );
+    }
+    if (this.deps.draining() || this.upgradeSocket) out['connection'] = 'close';
+    try {
+      this.res.writeHead(statusCode, out);
+    } catch {
+      // A status or header Node will not send (an invalid character, say): the
+      // upstream's answer cannot be relayed as is.
+      this.reason = 'upstream_bad_response';
+      this.status = 502;
+      controller.abort(new Error('the upstream response cannot be relayed'));
+      if (!this.res.headersSent) this.sendJson(502, { error: 'bad_gateway' });
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.reason === 'upstream_bad_response') return;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.reason !== 'upstream_bad_response') this.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const res = this.res;
+    if (this.finished || this.reason === 'upstream_bad_response') return; // answered already, or nobody to answer
+    const failure = upstreamFailure(error);
+    this.reason = failure.reason;
+    if (!res.headersSent && !res.destroyed) {
+      this.status = failure.status;
+      this.sendJson(failure.status, {
+        error: failure.status === 504 ? 'gateway_timeout' : 'bad_gateway',
+      });
+    } else {
+      res.destroy();
+    }
+  }
+
+  /**
+   * A verified WebSocket upgrade, through the same dispatch as any request:
+   * the upstream's 101 is relayed and the two sockets joined
+   * (onRequestUpgrade); any other answer (a 403, a 426...) is relayed as it
+   * is by onResponseStart/Data/End, on the client socket, then closed.
+   */
+  tunnel(api: CompiledApi, headers: string[]): void {
+    this.upstreamStarted = performance.now();
+    const timeoutMs = api.plan.upstream.timeoutMs;
+    api.pool.dispatch(
+      {
+        path: this.upstreamPath,
+        method: this.req.method as string,
+        headers,
+        upgrade: 'websocket',
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      this,
+    );
+  }
+
+  onRequestUpgrade(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    upSocket: Duplex,
+  ): void {
+    const socket = this.upgradeSocket as Duplex;
+    this.deps.metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
+    this.status = statusCode;
+    // The upstream call is over: nothing is left to cancel when the log line is written.
+    this.controller = undefined;
+    if (socket.destroyed) {
+      upSocket.destroy();
+      this.done();
+      return;
+    }
+    let headText = `HTTP/1.1 ${statusCode} ${http.STATUS_CODES[statusCode] ?? 'Switching Protocols'}\r\n`;
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headText += `${name}: ${v}\r\n`;
+    }
+    socket.write(`${headText}\r\n`);
+    const first = this.head ?? Buffer.alloc(0);
+    if (first.length > 0) upSocket.write(first);
+    const tunnels = this.deps.tunnels;
+    tunnels.add(socket);
+    const close = () => {
+      tunnels.delete(socket);
+      socket.destroy();
+      upSocket.destroy();
+    };
+    upSocket.on('error', close);
+    socket.on('error', close);
+    upSocket.on('close', close);
+    socket.on('close', close);
+    socket.pipe(upSocket);
+    upSocket.pipe(socket);
+    this.done();
+  }
+}
+
+/** True when `token` has the compact JWS shape (two dots): introspection is for the others. */
+function looksLikeJws(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first === -1) return false;
+  const second = token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}

@@ -1,0 +1,102 @@
+/**
+ * Which API a request belongs to, and the path it goes upstream with.
+ *
+ * The request path is first normalized: dot segments (`.`, `..`, also
+ * percent-encoded as `%2e`) are resolved as RFC 3986 §5.2.4 does, and a path
+ * that would climb above the root, or a segment that hides a `/` or `\`
+ * (`%2f`, `%5c`) next to a dot segment, is refused (400 path_invalid), as
+ * nginx refuses it. Without this, `GET /../secret` in front of
+ * `--upstream http://host/public` reaches `/public/../secret`, which an
+ * ordinary upstream serves from outside `/public`. The query string is kept
+ * as it came.
+ *
+ * Then the longest matching path prefix wins; a prefix matches on a segment
+ * boundary (`/orders` matches `/orders`, `/orders/1`, not `/ordersx`).
+ * Matching is a scan of the prefixes sorted longest first: plans have tens
+ * of APIs, not thousands, and the scan stops at the first match.
+ */
+
+export interface Route<T> {
+  /** Normalized prefix: leading `/`, no trailing `/` except the root. */
+  readonly prefix: string;
+  readonly stripPath: boolean;
+  /** The upstream's base path without a trailing `/` ('' for none). */
+  readonly basePath: string;
+  readonly value: T;
+}
+
+export type Match<T> =
+  | { readonly ok: true; readonly route: Route<T>; readonly upstreamPath: string }
+  | { readonly ok: false; readonly reason: 'route_not_found' | 'path_invalid' };
+
+const DOT_ENCODED = /%2e/gi;
+const SLASH_ENCODED = /%(2f|5c)/i;
+
+/**
+ * The request target with dot segments resolved, or undefined when it
+ * climbs above the root or hides a separator. `target` starts with `/`.
+ */
+export function normalizeTarget(target: string): string | undefined {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q);
+  // Fast path: nothing to resolve.
+  if (!path.includes('.') && !path.includes('%') && !path.includes('\\')) return target;
+  const input = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < input.length; i++) {
+    const segment = input[i] as string;
+    const plain = segment.replace(DOT_ENCODED, '.');
+    if (plain === '.' || plain === '..') {
+      if (plain === '..') {
+        if (out.length === 0) return undefined;
+        out.pop();
+      }
+      // A trailing dot segment leaves a directory: `/a/b/..` -> `/a/`.
+      if (i === input.length - 1) out.push('');
+      continue;
+    }
+    if (SLASH_ENCODED.test(segment) || segment.includes('\\')) {
+      // `..%2fsecret` or `..\secret`: a dot segment an upstream may decode into a climb.
+      const decoded = plain.replace(/%2f|%5c|\\/gi, '/');
+      if (decoded.split('/').some((part) => part === '..' || part === '.')) return undefined;
+    }
+    out.push(segment);
+  }
+  return `/${out.join('/')}${query}`;
+}
+
+export class Router<T> {
+  private readonly routes: readonly Route<T>[];
+
+  constructor(routes: readonly Route<T>[]) {
+    this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  get all(): readonly Route<T>[] {
+    return this.routes;
+  }
+
+  match(target: string): Match<T> {
+    const normalized = normalizeTarget(target);
+    if (normalized === undefined) return { ok: false, reason: 'path_invalid' };
+    const q = normalized.indexOf('?');
+    const pathEnd = q === -1 ? normalized.length : q;
+    for (const route of this.routes) {
+      const p = route.prefix;
+      if (p !== '/') {
+        if (!normalized.startsWith(p)) continue;
+        const next = normalized.charCodeAt(p.length);
+        // The prefix ends at a segment boundary: end of path, `/`, or the query.
+        if (p.length < pathEnd && next !== 0x2f /* / */) continue;
+      }
+      let rest = normalized;
+      if (route.stripPath && p !== '/') {
+        rest = normalized.slice(p.length);
+        if (rest === '' || rest.charCodeAt(0) === 0x3f /* ? */) rest = `/${rest}`;
+      }
+      return { ok: true, route, upstreamPath: route.basePath + rest };
+    }
+    return { ok: false, reason: 'route_not_found' };
+  }
+}

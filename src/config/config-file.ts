@@ -2,8 +2,14 @@
  * The config file: JSON, `{"profiles": {"NAME": {...}}}`, validated key by
  * key. Unreadable or invalid → ERR_CONFIG_INVALID (exit 2) naming the file
  * and the bad key. A missing file is an empty config.
+ *
+ * Its modes are checked when it is read, with warnings (not refusals: the
+ * file is the user's own, and mounted config files in containers often have
+ * loose modes): one that others can write (they could point the issuer, and
+ * the client secret sent to it, at a server of theirs), and one that holds a
+ * client secret and others can read.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { GwError } from '../core/errors/index.js';
 import { writeFileAtomic } from './atomic-file.js';
 
@@ -141,7 +147,52 @@ export function parseConfig(file: string, text: string): ConfigFile {
   return { profiles };
 }
 
-export async function loadConfig(file: string): Promise<ConfigFile> {
+export interface LoadConfigOptions {
+  /** Called with a warning about the file's modes (once per file and process). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Files already warned about in this process (settings may be resolved more than once). */
+const warned = new Set<string>();
+
+function octal(mode: number): string {
+  return `0${(mode & 0o777).toString(8)}`;
+}
+
+/** The warnings the file's modes call for (none on Windows, which has no POSIX modes). */
+export async function configModeWarnings(file: string, config: ConfigFile): Promise<string[]> {
+  if (process.platform === 'win32') return [];
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode;
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const who = (mask: number) =>
+    (mode & mask & 0o070) !== 0 && (mode & mask & 0o007) !== 0
+      ? 'its group and other users'
+      : (mode & mask & 0o070) !== 0
+        ? 'its group'
+        : 'other users';
+  if ((mode & 0o022) !== 0) {
+    out.push(
+      `the config file ${file} can be written by ${who(0o022)} (mode ${octal(mode)}): whoever can write it can point your issuer, and the client secret sent to it, at a server of theirs; chmod 600 it`,
+    );
+  }
+  const secret = Object.values(config.profiles).some((p) => p.clientSecret !== undefined);
+  if (secret && (mode & 0o044) !== 0) {
+    out.push(
+      `the config file ${file} holds a client secret and can be read by ${who(0o044)} (mode ${octal(mode)}): chmod 600 it, or keep the secret in OIDC_GW_CLIENT_SECRET`,
+    );
+  }
+  return out;
+}
+
+export async function loadConfig(
+  file: string,
+  options: LoadConfigOptions = {},
+): Promise<ConfigFile> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -154,7 +205,12 @@ export async function loadConfig(file: string): Promise<ConfigFile> {
       'check the path and its permissions',
     );
   }
-  return parseConfig(file, text);
+  const config = parseConfig(file, text);
+  if (options.onWarning && !warned.has(file)) {
+    warned.add(file);
+    for (const message of await configModeWarnings(file, config)) options.onWarning(message);
+  }
+  return config;
 }
 
 /** Saves the config (0600, atomically: it may hold secrets). */

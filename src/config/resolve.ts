@@ -92,6 +92,8 @@ export interface ResolveInput {
   readonly opts: Readonly<Record<string, unknown>>;
   readonly env: Env;
   readonly globals: Context['globals'];
+  /** Where warnings about the config file's modes go (see config-file.ts). */
+  readonly onWarning?: (message: string) => void;
 }
 
 export async function resolveSettings(
@@ -100,7 +102,9 @@ export async function resolveSettings(
 ): Promise<Settings> {
   const { opts, env, globals } = input;
   const configPath = configFilePath(env, globals.config);
-  const config = preloaded ?? (await loadConfig(configPath));
+  const config =
+    preloaded ??
+    (await loadConfig(configPath, input.onWarning ? { onWarning: input.onWarning } : {}));
   const profileName = globals.profile || env['OIDC_GW_PROFILE'] || 'default';
   const profile: Profile | undefined = config.profiles[profileName];
   const p = profile ?? {};

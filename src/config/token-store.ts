@@ -4,6 +4,13 @@
  * leave a corrupt file nor lose another writer's entry. A corrupt file is
  * reported and ignored.
  *
+ * Trust, as ssh has for keys: a cache directory that other users can write
+ * (group or world writable) or that another user owns is not used at all
+ * (neither read nor written, with a warning): anyone there could plant a
+ * token. A cache file that others can write, that another user owns, or that
+ * is not a regular file is ignored with a warning; one that others can read
+ * is used, with a warning to chmod 600 it.
+ *
  * Files:
  * - `user-<profile>.json`: the profile's user token set (login, device, code
  *   exchange, and their refreshes).
@@ -11,6 +18,7 @@
  * - `cc-<sha256>.json`: client-credentials tokens keyed by everything that
  *   changes the token (issuer, client, auth, scope, audience, resource, params).
  */
+import { constants } from 'node:fs';
 import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GwError } from '../core/errors/index.js';
@@ -90,6 +98,47 @@ export interface TokenStoreOptions {
 
 let lockCounter = 0;
 
+/** Mode checks mean nothing on Windows (no POSIX permission bits). */
+const CHECK_MODES = process.platform !== 'win32';
+
+/** "group and others", "others" or "group", for the bits of `mask` set in `mode`. */
+function whom(mode: number, mask: number): string {
+  const group = (mode & mask & 0o070) !== 0;
+  const others = (mode & mask & 0o007) !== 0;
+  return group && others ? 'its group and other users' : group ? 'its group' : 'other users';
+}
+
+function octal(mode: number): string {
+  return `0${(mode & 0o777).toString(8)}`;
+}
+
+/** Owned by this user or by root (as ssh accepts); false for another user. */
+function ownOrRoot(uid: number): boolean {
+  const me = process.getuid?.();
+  return me === undefined || uid === me || uid === 0;
+}
+
+/**
+ * Why the cache directory must not be used (others can write it, or another
+ * user owns it), or undefined when it is fine or does not exist yet.
+ */
+export async function untrustedCacheDir(dir: string): Promise<string | undefined> {
+  if (!CHECK_MODES) return undefined;
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    return undefined; // missing: it is created 0700; unreadable: reading fails and says so
+  }
+  if ((info.mode & 0o022) !== 0) {
+    return `the token cache directory ${dir} can be written by ${whom(info.mode, 0o022)} (mode ${octal(info.mode)}): anyone there could plant a token, so the cache is not used; chmod 700 it, or set OIDC_GW_CACHE_DIR`;
+  }
+  if (!ownOrRoot(info.uid)) {
+    return `the token cache directory ${dir} belongs to another user (uid ${info.uid}): the cache is not used; set OIDC_GW_CACHE_DIR to a directory of yours`;
+  }
+  return undefined;
+}
+
 /** A stale-lock breaker holds its guard for a few system calls; older than this, it crashed. */
 const GUARD_STALE_MS = 5_000;
 
@@ -166,16 +215,74 @@ export class TokenStore {
     return removed;
   }
 
-  private async read(file: string, key: string): Promise<CacheEntry | undefined> {
-    let text: string;
+  private dirVerdict: Promise<string | undefined> | undefined;
+  private dirWarned = false;
+
+  /** True when the directory may not be used; warns once. Checked once per store. */
+  private async dirRefused(): Promise<boolean> {
+    this.dirVerdict ??= untrustedCacheDir(this.dir);
+    const why = await this.dirVerdict;
+    if (why === undefined) {
+      this.dirVerdict = undefined; // not created yet, or fine: look again next time (cheap)
+      return false;
+    }
+    if (!this.dirWarned) {
+      this.dirWarned = true;
+      this.options.onWarning?.(why);
+    }
+    return true;
+  }
+
+  /**
+   * Reads a cache file without following a symbolic link, and checks, on the
+   * open file itself, that it is a regular file no one else can write.
+   */
+  private async readChecked(file: string): Promise<string | undefined> {
+    const flags = constants.O_RDONLY | (CHECK_MODES ? constants.O_NOFOLLOW : 0);
+    let handle;
     try {
-      text = await readFile(file, 'utf8');
+      handle = await open(file, flags);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
-      this.options.onWarning?.(`ignoring token cache file ${file}: cannot be read (${code})`);
+      const why = code === 'ELOOP' ? 'it is a symbolic link' : `cannot be read (${code})`;
+      this.options.onWarning?.(`ignoring token cache file ${file}: ${why}`);
       return undefined;
     }
+    try {
+      if (CHECK_MODES) {
+        const info = await handle.stat();
+        let refused: string | undefined;
+        if (!info.isFile()) refused = 'not a regular file';
+        else if ((info.mode & 0o022) !== 0)
+          refused = `it can be written by ${whom(info.mode, 0o022)} (mode ${octal(info.mode)}), so anyone could have planted it`;
+        else if (!ownOrRoot(info.uid)) refused = `it belongs to another user (uid ${info.uid})`;
+        if (refused) {
+          this.options.onWarning?.(
+            `ignoring token cache file ${file}: ${refused}; remove it (oidc-gw writes its files 0600)`,
+          );
+          return undefined;
+        }
+        if ((info.mode & 0o044) !== 0) {
+          this.options.onWarning?.(
+            `the token cache file ${file} can be read by ${whom(info.mode, 0o044)} (mode ${octal(info.mode)}): its tokens may have been seen; chmod 600 it`,
+          );
+        }
+      }
+      return await handle.readFile('utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      this.options.onWarning?.(`ignoring token cache file ${file}: cannot be read (${code})`);
+      return undefined;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async read(file: string, key: string): Promise<CacheEntry | undefined> {
+    if (await this.dirRefused()) return undefined;
+    const text = await this.readChecked(file);
+    if (text === undefined) return undefined;
     let entry: unknown;
     try {
       entry = JSON.parse(text);
@@ -203,12 +310,13 @@ export class TokenStore {
       if (!this.checkedDir) {
         this.checkedDir = true;
         const { private: isPrivate } = await ensurePrivateDir(this.dir);
-        if (!isPrivate) {
+        if (!isPrivate && !(await this.dirRefused())) {
           this.options.onWarning?.(
             `the token cache directory ${this.dir} can be read by other users: chmod 700 it`,
           );
         }
       }
+      if (await this.dirRefused()) return; // said once: the token is used, just not cached
       await writeFileAtomic(file, `${JSON.stringify(entry, null, 2)}\n`);
     } catch (error) {
       throw this.ioError(file, error);

@@ -35,7 +35,12 @@ export async function openSession(
   ctx: Context,
   opts: Readonly<Record<string, unknown>>,
 ): Promise<Session> {
-  const settings = await resolveSettings({ opts, env: ctx.env, globals: ctx.globals });
+  const settings = await resolveSettings({
+    opts,
+    env: ctx.env,
+    globals: ctx.globals,
+    onWarning: (m) => ctx.out.warn(m),
+  });
   const store = new TokenStore(settings.cacheDir, { onWarning: (m) => ctx.out.warn(m) });
   let fetchPromise: Promise<FetchLike> | undefined;
   return {
@@ -69,7 +74,28 @@ export async function discover(session: Session, issuerInput?: string): Promise<
     insecureHttp: session.settings.insecureHttp,
   });
   for (const note of discovered.notes) session.ctx.out.warn(note);
+  const spelling = spellingNote(issuer, discovered.issuer);
+  if (
+    spelling &&
+    !discovered.notes.some((n) => n.includes(`names its issuer "${discovered.issuer}"`))
+  )
+    session.ctx.out.warn(spelling);
   return discovered;
+}
+
+/**
+ * The note for an issuer used in the IdP's spelling, which differs from the
+ * one given by a trailing slash only (docs/configuration.md, Issuers): for an
+ * issuer that is an origin (Auth0's `https://TENANT.auth0.com/`), discovery
+ * accepts either spelling silently, so the note is made here. Undefined when
+ * the spellings are the same, or `given` is a metadata URL.
+ */
+export function spellingNote(given: string, used: string): string | undefined {
+  const typed = given.trim();
+  if (typed === used || typed.includes('/.well-known/')) return undefined;
+  const strip = (s: string) => s.replace(/\/+$/, '');
+  if (strip(typed) !== strip(used)) return undefined;
+  return `the IdP names its issuer "${used}" (you gave "${typed}"): using the IdP's spelling, which tokens carry in iss and gateways compare exactly`;
 }
 
 export interface ClientNeeds {
@@ -166,6 +192,9 @@ export async function clientCredentialsToken(
   if (!options.force) {
     const cached = await store.readClientCredentials(key);
     if (cached && secondsLeft(cached, session.nowSeconds()) > MIN_VALIDITY_SECONDS) {
+      // No discovery for a cached token: the spelling note comes from the cached issuer.
+      const spelling = spellingNote(issuer, cached.issuer);
+      if (spelling) ctx.out.warn(spelling);
       ctx.out.debug(
         `using the cached client-credentials token (valid for ${secondsLeft(cached, session.nowSeconds())} s more)`,
       );

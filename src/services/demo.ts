@@ -183,6 +183,8 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<numbe
     say(`  ${ok ? s.green('✓') : s.red('✗')} ${detail}`);
   };
 
+  // The service client's secret: hidden in the walk-through, printed by --keep (a dev IdP's).
+  const secret = randomBytes(18).toString('base64url');
   let interrupted = false;
   const offInterrupt = ctx.onShutdown(() => {
     interrupted = true;
@@ -194,7 +196,6 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<numbe
     say();
 
     // 1. The IdP.
-    const secret = randomBytes(18).toString('base64url');
     say(
       s.bold('1. Start a local OpenID provider') +
         s.dim(' (oidc-provider, the certified implementation)'),
@@ -434,7 +435,7 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<numbe
 
   if (options.keep && ok && !interrupted) {
     offInterrupt();
-    await keepRunning(ctx, steps, stopAll);
+    await keepRunning(ctx, steps, secret, stopAll);
     return 0;
   }
   offInterrupt();
@@ -444,31 +445,57 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<numbe
 
 class DemoStop extends Error {}
 
+/** The profile the printed commands use, so that the user's own cached tokens are left alone. */
+export const DEMO_PROFILE = 'demo';
+
+/**
+ * What `demo --keep` prints: where everything runs, the service client's
+ * secret (a dev IdP's, made for this run) and commands that work as printed,
+ * in the order to try them. The login commands ask for the API audience, so
+ * their access tokens are JWTs the gateway verifies.
+ */
+export function keepLines(
+  style: Context['out']['style'],
+  where: { issuer: string; audience: string; gateway: string; api: string; secret: string },
+): string[] {
+  const { issuer, audience, gateway, api, secret } = where;
+  const p = `--profile ${DEMO_PROFILE}`;
+  return [
+    '',
+    style.bold('Still running (Ctrl-C stops everything):'),
+    `  IdP      ${issuer}   users alice:alice; API audience ${audience}`,
+    `           clients oidc-gw-cli (public: login, login --device) and`,
+    `           oidc-gw-service (client credentials; secret ${secret})`,
+    `  gateway  ${gateway}`,
+    `  API      ${api}`,
+    '',
+    style.bold(
+      `Try, in another terminal (profile "${DEMO_PROFILE}": your own cached tokens are left alone):`,
+    ),
+    `  oidc-gw discover ${issuer}`,
+    `  oidc-gw token --client-credentials --issuer ${issuer} --client-id oidc-gw-service --client-secret ${secret} --audience ${audience} ${p}`,
+    `  oidc-gw login --issuer ${issuer} --client-id oidc-gw-cli --audience ${audience} ${p}`,
+    `  oidc-gw login --device --issuer ${issuer} --client-id oidc-gw-cli --audience ${audience} ${p}`,
+    `  oidc-gw decode --issuer ${issuer} --audience ${audience} --verify ${p}`,
+    `  oidc-gw call ${gateway}/hello ${p}`,
+    '',
+  ];
+}
+
 async function keepRunning(
   ctx: Context,
   steps: readonly StepResult[],
+  secret: string,
   stopAll: () => Promise<void>,
 ): Promise<void> {
-  const s = ctx.out.style;
   const detail = (name: string) => steps.find((step) => step.name === name)?.detail ?? '';
-  const issuer = /issuer (\S+),/.exec(detail('idp'))?.[1] ?? '';
-  const audience = /audience (\S+)/.exec(detail('idp'))?.[1] ?? '';
-  const gateway = /gateway on (\S+)/.exec(detail('serve'))?.[1] ?? '';
-  const lines = [
-    '',
-    s.bold('Still running (Ctrl-C stops everything):'),
-    `  IdP      ${issuer}   users alice:alice; clients oidc-gw-cli (public), oidc-gw-service`,
-    `  gateway  ${gateway}`,
-    `  API      ${/echo API on (\S+)/.exec(detail('upstream'))?.[1] ?? ''}`,
-    '',
-    s.bold('Try, in another terminal:'),
-    `  oidc-gw discover ${issuer}`,
-    `  oidc-gw login --issuer ${issuer} --client-id oidc-gw-cli --audience ${audience}`,
-    `  oidc-gw decode --issuer ${issuer} --audience ${audience} --verify`,
-    `  oidc-gw call ${gateway}/hello`,
-    `  oidc-gw login --device --issuer ${issuer} --client-id oidc-gw-cli`,
-    '',
-  ];
+  const lines = keepLines(ctx.out.style, {
+    issuer: /issuer (\S+),/.exec(detail('idp'))?.[1] ?? '',
+    audience: /audience (\S+)/.exec(detail('idp'))?.[1] ?? '',
+    gateway: /gateway on (\S+)/.exec(detail('serve'))?.[1] ?? '',
+    api: /echo API on (\S+)/.exec(detail('upstream'))?.[1] ?? '',
+    secret,
+  });
   ctx.out.info(lines.join('\n'));
   await new Promise<void>((resolve) => {
     const off = ctx.onShutdown(() => {

@@ -99,6 +99,12 @@ export interface Context {
    * a function that unregisters it.
    */
   onShutdown(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
+  /**
+   * Registers a handler for SIGHUP (serve: reload the configuration). Only
+   * while a handler is registered is SIGHUP caught. Returns a function that
+   * unregisters it.
+   */
+  onReload?(handler: () => void): () => void;
   /** How to run oidc-gw itself again (for `demo`, which drives the real CLI): node and the script. */
   readonly self?: { readonly execPath: string; readonly script: string };
   /** Aborted when the user interrupts (SIGINT/SIGTERM) and no shutdown handler is registered. */

@@ -85,6 +85,11 @@ export async function createContext(
       signals.handlers.add(handler);
       return () => signals.handlers.delete(handler);
     },
+    onReload(handler) {
+      const listener = () => handler();
+      process.on('SIGHUP', listener);
+      return () => process.off('SIGHUP', listener);
+    },
     signal: signals.controller.signal,
     self: { execPath: process.execPath, script: process.argv[1] ?? 'oidc-gw' },
   };

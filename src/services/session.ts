@@ -304,8 +304,14 @@ export type Which = 'access_token' | 'id_token';
 export async function currentTokens(session: Session): Promise<TokenSet> {
   const now = session.nowSeconds();
   const user = await readUserTokens(session);
+  // A cached token is used without discovery: the spelling note comes from its issuer.
+  const noteSpelling = (tokens: TokenSet) => {
+    const note = session.settings.issuer && spellingNote(session.settings.issuer, tokens.issuer);
+    if (note) session.ctx.out.warn(note);
+    return tokens;
+  };
   if (user) {
-    if (secondsLeft(user, now) > MIN_VALIDITY_SECONDS) return user;
+    if (secondsLeft(user, now) > MIN_VALIDITY_SECONDS) return noteSpelling(user);
     if (user.refresh_token) return refreshUserTokens(session);
   }
   const client = await session.store.readClient(session.settings.profile);
@@ -315,7 +321,7 @@ export async function currentTokens(session: Session): Promise<TokenSet> {
       (!settings.issuer || sameIssuer(settings.issuer, client.issuer)) &&
       (!settings.clientId || settings.clientId === client.client_id)
     ) {
-      return client;
+      return noteSpelling(client);
     }
   }
   const profile = session.settings.profile;

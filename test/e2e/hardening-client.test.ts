@@ -49,7 +49,7 @@ describe('item 9: the slash form of an issuer is said at start', () => {
   const note = (issuer: string, given: string) =>
     `the IdP names its issuer "${issuer}" (you gave "${given}"): using the IdP's spelling`;
 
-  it('token --client-credentials: on a new token and on a cached one', async () => {
+  it("token: on a new token, on a cached one, and on the profile's cached token", async () => {
     const given = `${idp.issuer}/`;
     const first = await runCli(cc(given), { env: home.env });
     expect(first.code, first.stderr).toBe(0);
@@ -58,6 +58,11 @@ describe('item 9: the slash form of an issuer is said at start', () => {
     expect(cached.code, cached.stderr).toBe(0);
     expect(cached.stdout).toBe(first.stdout);
     expect(cached.stderr).toContain(note(idp.issuer, given));
+    // `token` without a grant flag serves the profile's cached token: the same note.
+    const plain = await runCli(['token', '--issuer', given], { env: home.env });
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toBe(first.stdout);
+    expect(plain.stderr).toContain(note(idp.issuer, given));
     const exact = await runCli(cc(idp.issuer), { env: home.env });
     expect(exact.stderr).not.toContain('names its issuer');
   });

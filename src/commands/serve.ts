@@ -1,5 +1,4 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Context } from '../context.js';
 import {
   addCommonOptions,
   collect,
@@ -8,30 +7,9 @@ import {
   type CommandHost,
 } from './host.js';
 
-/** `serve` after its flags are checked (ARCHITECTURE.md: a parse step, then a run step). */
-export interface ServeOptions {
-  readonly upstream: URL;
-  readonly host: string;
-  readonly port: number;
-  readonly adminPort: number | undefined;
-  readonly issuers: readonly string[];
-  readonly jwksUris: readonly string[];
-  readonly publicKeys: readonly string[];
-  readonly secret: string | undefined;
-  readonly secretFile: string | undefined;
-  readonly audiences: readonly string[];
-  readonly algs: readonly string[] | undefined;
-  readonly clockSkew: number;
-  readonly requireClaims: ReadonlyArray<{ name: string; value: string }>;
-  readonly requireScopes: readonly string[];
-  readonly maxTokenSize: number;
-  readonly forwardClaims: ReadonlyArray<{ header: string; claim: string }>;
-  readonly stripAuthorization: boolean;
-  readonly upstreamTimeout: number;
-  readonly logFormat: 'json' | 'pretty' | undefined;
-  readonly tokenCacheSize: number;
-  readonly jwksCacheTtl: number;
-}
+import type { ServeOptions } from '../services/serve.js';
+
+export type { ServeOptions };
 
 function port(flag: string): (value: string) => number {
   const parse = nonNegativeInteger(flag);
@@ -66,7 +44,55 @@ export function register(program: Command, host: CommandHost): void {
     .command('serve')
     .alias('proxy')
     .description('run a local verifying gateway in front of an upstream (alias: proxy)')
-    .requiredOption('--upstream <url>', 'where verified requests go, e.g. http://127.0.0.1:3000')
+    .option(
+      '--upstream <url>',
+      'where verified requests go, e.g. http://127.0.0.1:3000 (with --file: an APIM policy only)',
+    )
+    .option(
+      '-f, --file <file>',
+      'a gateway configuration: oidc-gw YAML/JSON, Tyk API definition or policies, Kong declarative file, APIM policy (repeatable)',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        "the files' format (default: told from their content)",
+      ).choices(['oidc-gw', 'tyk', 'kong', 'apim']),
+    )
+    .option(
+      '--check',
+      'load and validate, print the effective plan per API and exit (no port opened)',
+    )
+    .option(
+      '--strict',
+      "with --file: add oidc-gw's own checks (exp required, iss and aud when known) to the gateway's",
+    )
+    .option('--path <prefix>', 'with an APIM policy: the path prefix it applies to (default /)')
+    .option(
+      '--named-value <name=value>',
+      'with an APIM policy: a named value {{name}} (repeatable)',
+      collect,
+      [],
+    )
+    .option('--rate-limit <n/period>', 'per-identity rate limit, e.g. 100/1m (sliding window)')
+    .option('--quota <n/period>', 'per-identity quota, e.g. 10000/1d')
+    .option(
+      '--limit-by <key>',
+      'what limits count by: claim:NAME (default claim:sub), client_id or ip',
+    )
+    .option(
+      '--redis <url>',
+      'keep limit counters in Redis, shared by replicas: redis://, rediss://, unix:///path (env OIDC_GW_REDIS_URL)',
+    )
+    .addOption(
+      new Option(
+        '--redis-failure <mode>',
+        'when Redis is lost: open lets requests through, closed answers 503',
+      )
+        .choices(['open', 'closed'])
+        .default('open'),
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .addOption(
       new Option('--port <n>', 'port to listen on (0: any free port)')
@@ -162,14 +188,23 @@ export function register(program: Command, host: CommandHost): void {
     `
 Examples:
   oidc-gw serve --upstream http://127.0.0.1:3000 --issuer https://TENANT.auth0.com/ --audience https://api.example.com/
+  oidc-gw serve --file gateway.yaml                 # several APIs (docs/gateway-config.md)
+  oidc-gw serve --file api.json --file policies.json --check   # a Tyk API definition, explained
+  oidc-gw serve --file kong.yaml --redis redis://127.0.0.1:6379
+  oidc-gw serve --file policy.xml --upstream http://127.0.0.1:3000   # an APIM policy
   oidc-gw serve --upstream http://127.0.0.1:3000 --issuer http://127.0.0.1:9000 --audience https://api.local.test/ \\
       --require-scope read --forward-claim X-User=sub --admin-port 9100
   oidc-gw serve --upstream http://127.0.0.1:3000 --jwks-uri https://idp.example.com/keys --port 0
 
 Refusals are RFC 6750 style (401, 400 invalid_request, 403 insufficient_scope) with a JSON body;
-docs/commands/serve.md lists every reason. SIGINT/SIGTERM drain in-flight requests (up to 10 s), exit 0.`,
+docs/commands/serve.md lists every reason. With --file, each API answers as its gateway does
+(docs/gateways/). SIGHUP or a change to a --file reloads; SIGINT/SIGTERM drain in-flight requests
+(up to 10 s), exit 0.`,
   );
-  host.action(cmd, async (ctx, _args, opts) => runServe(ctx, await parseServeOptions(opts)));
+  host.action(cmd, async (ctx, _args, opts) => {
+    const { runServe } = await import('../services/serve.js');
+    return runServe(ctx, await parseServeOptions(opts, ctx.env, cmd));
+  });
 }
 
 function splitList(values: readonly string[]): string[] {
@@ -187,6 +222,8 @@ function pairs(flag: string, values: readonly string[], what: string): Array<[st
 /** Flags to a checked options object; no I/O besides lazy imports. */
 export async function parseServeOptions(
   opts: Readonly<Record<string, unknown>>,
+  env: Readonly<Record<string, string | undefined>> = {},
+  cmd?: { getOptionValueSource(key: string): string | undefined },
 ): Promise<ServeOptions> {
   const { GwError } = await import('../core/errors/index.js');
   const { isHeaderName } = await import('../core/gateway/forward.js');
@@ -195,21 +232,29 @@ export async function parseServeOptions(
     new GwError('ERR_USAGE', message, hint ? { hint } : {});
   const list = (name: string) => (Array.isArray(opts[name]) ? (opts[name] as string[]) : []);
 
-  let upstream: URL;
-  try {
-    upstream = new URL(String(opts['upstream']));
-  } catch {
+  const files = list('file');
+  let upstream: URL | undefined;
+  if (opts['upstream'] !== undefined) {
+    try {
+      upstream = new URL(String(opts['upstream']));
+    } catch {
+      throw usage(
+        `--upstream "${String(opts['upstream'])}" is not a URL`,
+        'give a URL such as http://127.0.0.1:3000',
+      );
+    }
+    if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
+      throw usage(`--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
+    }
+    if (upstream.search || upstream.hash || upstream.username || upstream.password) {
+      throw usage(
+        '--upstream takes a scheme, host, port and optional base path: no query, fragment or credentials',
+      );
+    }
+  } else if (files.length === 0) {
     throw usage(
-      `--upstream "${String(opts['upstream'])}" is not a URL`,
-      'give a URL such as http://127.0.0.1:3000',
-    );
-  }
-  if (upstream.protocol !== 'http:' && upstream.protocol !== 'https:') {
-    throw usage(`--upstream must be an http:// or https:// URL, not ${upstream.protocol}`);
-  }
-  if (upstream.search || upstream.hash || upstream.username || upstream.password) {
-    throw usage(
-      '--upstream takes a scheme, host, port and optional base path: no query, fragment or credentials',
+      'serve needs --upstream URL, or --file FILE',
+      'oidc-gw serve --upstream http://127.0.0.1:3000 --issuer URL; or oidc-gw serve --file gateway.yaml',
     );
   }
 
@@ -269,7 +314,84 @@ export async function parseServeOptions(
   if (new Set(normalized).size !== normalized.length)
     throw usage('--forward-claim names the same header twice');
 
+  const { parseLimit, parseLimitBy } = await import('../gateway/load/from-flags.js');
+  const limitFlag = (name: string, flag: string) => {
+    const text = opts[name];
+    if (text === undefined) return undefined;
+    const parsed = parseLimit(String(text));
+    if (!parsed)
+      throw usage(`${flag} takes N/PERIOD such as 100/1m or 10000/1d, not "${String(text)}"`);
+    return parsed;
+  };
+  const rateLimit = limitFlag('rateLimit', '--rate-limit');
+  const quota = limitFlag('quota', '--quota');
+  let limitBy;
+  if (opts['limitBy'] !== undefined) {
+    limitBy = parseLimitBy(String(opts['limitBy']));
+    if (!limitBy)
+      throw usage(`--limit-by takes claim:NAME, client_id or ip, not "${String(opts['limitBy'])}"`);
+  }
+  const namedValues: Record<string, string> = {};
+  for (const [name, value] of pairs('--named-value', list('namedValue'), 'NAME=VALUE'))
+    namedValues[name] = value;
+  const redis = (opts['redis'] as string | undefined) ?? env['OIDC_GW_REDIS_URL'];
+  // Flags that describe a flag API: with --file they would be silently ignored.
+  const given = (key: string) => {
+    const source = cmd?.getOptionValueSource(key);
+    return source === 'cli' || source === 'env';
+  };
+  const trustFlags: Array<[string, string]> = [
+    ['issuer', '--issuer'],
+    ['jwksUri', '--jwks-uri'],
+    ['publicKey', '--public-key'],
+    ['secret', '--secret'],
+    ['secretFile', '--secret-file'],
+    ['audience', '--audience'],
+    ['algs', '--algs'],
+    ['requireClaim', '--require-claim'],
+    ['requireScope', '--require-scope'],
+    ['forwardClaim', '--forward-claim'],
+    ['stripAuthorization', '--strip-authorization'],
+    ['rateLimit', '--rate-limit'],
+    ['quota', '--quota'],
+    ['limitBy', '--limit-by'],
+    ['clockSkew', '--clock-skew'],
+  ];
+  const trustFlagsGiven =
+    files.length === 0
+      ? []
+      : trustFlags
+          .filter(([key]) => {
+            const v = opts[key];
+            if (cmd) return given(key);
+            return Array.isArray(v) ? v.length > 0 : v !== undefined && key !== 'clockSkew';
+          })
+          .map(([, flag]) => flag);
+  if (files.length === 0) {
+    for (const [key, flag] of [
+      ['format', '--format'],
+      ['path', '--path'],
+      ['strict', '--strict'],
+    ] as const) {
+      if (opts[key] !== undefined) throw usage(`${flag} goes with --file`);
+    }
+    if (list('namedValue').length > 0)
+      throw usage('--named-value goes with --file (an APIM policy)');
+  }
+
   return Object.freeze({
+    files,
+    format: opts['format'] as ServeOptions['format'],
+    path: opts['path'] as string | undefined,
+    namedValues,
+    strict: opts['strict'] === true,
+    check: opts['check'] === true,
+    rateLimit,
+    quota,
+    limitBy,
+    redis,
+    redisFailure: (opts['redisFailure'] as 'open' | 'closed' | undefined) ?? 'open',
+    trustFlagsGiven,
     upstream,
     host: String(opts['host'] ?? '127.0.0.1'),
     port: opts['port'] as number,
@@ -292,209 +414,4 @@ export async function parseServeOptions(
     tokenCacheSize: opts['tokenCacheSize'] as number,
     jwksCacheTtl: opts['jwksCacheTtl'] as number,
   });
-}
-
-/** Builds the trust, starts the gateway, waits for SIGINT/SIGTERM, drains, returns 0. */
-export async function runServe(ctx: Context, options: ServeOptions): Promise<number> {
-  // First, before the load starts: memory stays flat (services/gateway-memory.ts).
-  const { capYoungGeneration, nodeHeapControl, tightenOldGeneration } =
-    await import('../services/gateway-memory.js');
-  const heap = await nodeHeapControl();
-  tightenOldGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap.setFlags);
-  const youngGeneration = capYoungGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap);
-  try {
-    return await runGateway(ctx, options);
-  } finally {
-    youngGeneration.stop();
-  }
-}
-
-async function runGateway(ctx: Context, options: ServeOptions): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const { GwError } = await import('../core/errors/index.js');
-  const { buildTrust } = await import('../core/gateway/trust.js');
-  const { Verifier } = await import('../core/gateway/verify.js');
-  const { createHttpClient } = await import('../http/client.js');
-  const { AccessLog } = await import('../http/gateway/access-log.js');
-  const { GatewayMetrics } = await import('../http/gateway/metrics.js');
-  const { startGateway } = await import('../http/gateway/server.js');
-
-  const stderr = ctx.io.stderr;
-  const format = options.logFormat ?? (stderr.isTTY ? 'pretty' : 'json');
-  const log = new AccessLog((text) => stderr.write(text), format, ctx.out.style, ctx.now);
-  const note = (message: string) => log.note(message);
-  const warn = (message: string) => log.note(message, 'warn');
-
-  const readText = async (file: string, flag: string): Promise<string> => {
-    try {
-      return await readFile(file, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new GwError(
-        'ERR_INPUT_INVALID',
-        `${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(error)}`,
-      );
-    }
-  };
-
-  // Settings that may also come from the environment or the profile (SPEC §1).
-  let issuers = options.issuers;
-  let audiences = options.audiences;
-  const noTrustFlags =
-    issuers.length === 0 &&
-    options.jwksUris.length === 0 &&
-    options.publicKeys.length === 0 &&
-    options.secret === undefined &&
-    options.secretFile === undefined;
-  if (noTrustFlags || audiences.length === 0) {
-    const { resolveSettings } = await import('../config/resolve.js');
-    const settings = await resolveSettings({ opts: {}, env: ctx.env, globals: ctx.globals });
-    const from = (name: 'issuer' | 'audience') =>
-      settings.sources[name] === 'env'
-        ? name === 'issuer'
-          ? 'OIDC_GW_ISSUER'
-          : 'OIDC_GW_AUDIENCE'
-        : `profile "${settings.profile}"`;
-    if (noTrustFlags && settings.issuer) {
-      issuers = [settings.issuer];
-      note(`issuer ${settings.issuer} (from ${from('issuer')})`);
-    }
-    if (audiences.length === 0 && settings.audience) {
-      audiences = [settings.audience];
-      note(`audience ${settings.audience} (from ${from('audience')})`);
-    }
-  }
-  if (
-    issuers.length === 0 &&
-    options.jwksUris.length === 0 &&
-    options.publicKeys.length === 0 &&
-    options.secret === undefined &&
-    options.secretFile === undefined
-  ) {
-    throw new GwError('ERR_SERVE_NO_TRUST', 'nothing to verify tokens with', {
-      hint: 'give --issuer URL (keys by discovery), --jwks-uri URL, --public-key FILE or --secret',
-    });
-  }
-
-  const publicKeys = await Promise.all(
-    options.publicKeys.map(async (file) => ({
-      text: await readText(file, '--public-key'),
-      source: file,
-    })),
-  );
-  let secret: Uint8Array | undefined;
-  if (options.secret !== undefined) secret = new TextEncoder().encode(options.secret);
-  if (options.secretFile !== undefined) {
-    const text = (await readText(options.secretFile, '--secret-file')).replace(/\r?\n$/, '');
-    if (text === '')
-      throw new GwError('ERR_INPUT_INVALID', `--secret-file ${options.secretFile} is empty`);
-    secret = new TextEncoder().encode(text);
-  }
-
-  const metrics = new GatewayMetrics();
-  const fetch = createHttpClient({
-    timeoutSeconds: ctx.globals.timeout,
-    ...(ctx.globals.verbose ? { log: (line: string) => log.note(line) } : {}),
-  });
-  const late: { verifier?: InstanceType<typeof Verifier> } = {};
-  const built = await buildTrust({
-    issuers,
-    jwksUris: options.jwksUris,
-    publicKeys,
-    secret,
-    fetch,
-    timeoutSeconds: ctx.globals.timeout,
-    insecureHttp: ctx.globals.insecureHttp,
-    jwksMaxAgeMs: options.jwksCacheTtl * 1000,
-    jwksCooldownMs: 30_000,
-    now: ctx.now,
-    log: note,
-    onFetch: (uri, result) => metrics.jwksFetch(uri, result),
-    onChange: () => late.verifier?.cache.clear(),
-  }).finally(() => log.flush());
-  for (const n of built.notes) warn(n);
-
-  const verifier = new Verifier({
-    trust: built.trust,
-    issuers: built.issuerIds,
-    audiences,
-    algorithms: options.algs,
-    clockSkewSeconds: options.clockSkew,
-    requiredClaims: options.requireClaims,
-    requiredScopes: options.requireScopes,
-    maxTokenBytes: options.maxTokenSize,
-    cacheSize: options.tokenCacheSize,
-    forwardClaims: options.forwardClaims,
-  });
-  late.verifier = verifier;
-  const allowed = verifier.allowedAlgorithms();
-  if (allowed.size === 0) warn('no usable key: every token will be refused');
-  const unusable = (options.algs ?? []).filter((a) => !allowed.has(a));
-  if (unusable.length)
-    warn(
-      `--algs ${unusable.join(', ')}: no trusted key can verify ${unusable.length === 1 ? 'it' : 'them'}`,
-    );
-
-  for (const i of built.trust.issuers)
-    note(`trusting issuer ${i.issuer}: ${i.keys.describe()} from ${i.keys.uri}`);
-  for (const s of built.trust.jwksSets) note(`trusting JWKS ${s.uri}: ${s.describe()}`);
-  for (const k of built.trust.staticKeys) note(`trusting ${k.label}`);
-  if (built.issuerIds.length === 0) warn("no --issuer: the token's iss is not checked");
-  if (audiences.length === 0)
-    warn(
-      'no --audience: the audience (aud) of tokens is not checked; any token from the trusted issuers passes',
-    );
-  else note(`audience ${audiences.join(' or ')}`);
-  if (!['127.0.0.1', 'localhost', '::1'].includes(options.host)) {
-    warn(`listening on ${options.host}: the gateway is reachable from other machines`);
-  }
-
-  const gateway = await startGateway({
-    upstream: options.upstream,
-    host: options.host,
-    port: options.port,
-    adminPort: options.adminPort,
-    verifier,
-    stripAuthorization: options.stripAuthorization,
-    upstreamTimeoutMs: options.upstreamTimeout * 1000,
-    log,
-    metrics,
-    now: ctx.now,
-  });
-
-  let signals = 0;
-  const stopped = new Promise<void>((resolve) => {
-    const off = ctx.onShutdown((signal) => {
-      signals++;
-      if (signals === 1) {
-        note(`${signal}: stopping; letting in-flight requests finish (up to 10 s)`);
-        void gateway.shutdown().then(({ drained }) => {
-          note(drained ? 'stopped' : 'stopped (in-flight requests cut off after 10 s)');
-          log.flush();
-          off();
-          resolve();
-        });
-      } else {
-        gateway.abortDrain();
-      }
-    });
-  });
-
-  if (ctx.out.json) {
-    ctx.out.printJson({
-      url: gateway.url,
-      admin_url: gateway.adminUrl ?? null,
-      upstream: options.upstream.href,
-      issuers: built.issuerIds,
-      audiences,
-      algorithms: [...verifier.allowedAlgorithms()].sort(),
-    });
-  }
-  note(`upstream ${options.upstream.href}`);
-  note(
-    `listening on ${gateway.url}${gateway.adminUrl ? ` (admin: ${gateway.adminUrl}/metrics)` : ''}`,
-  );
-  log.flush();
-  await stopped;
-  return 0;
 }

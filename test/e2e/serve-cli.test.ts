@@ -93,7 +93,7 @@ describe('running', () => {
     });
     const metrics = await request(`${startup['admin_url'] as string}/metrics`);
     expect(await metrics.body.text()).toMatch(
-      /oidc_gw_requests_total\{status="401",reason="missing_token"\} 1/,
+      /oidc_gw_requests_total\{status="401",reason="missing_token",api="default"\} 1/,
     );
 
     expect(await gw.stop('SIGTERM')).toBe(0);

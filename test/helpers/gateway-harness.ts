@@ -1,15 +1,19 @@
 /**
- * The gateway in-process for integration tests: real trust building (real
- * HTTP to the test's JWKS server or IdP), the real Verifier, the real
- * node:http server and undici pool, on 127.0.0.1 at port 0. Log lines are
- * collected in memory (JSON lines) so tests can read them.
+ * The gateway in-process for integration tests, through the same run step
+ * as `serve` (services/serve.ts startGatewayService): a plan (from the same
+ * flag-shaped options, or any plan), real trust building (real HTTP to the
+ * test's JWKS server or IdP), the real verifier, server and undici pools, on
+ * 127.0.0.1 at port 0. Log lines are collected in memory (JSON lines) so
+ * tests can read them.
  */
 import { Chalk } from 'chalk';
-import { buildTrust } from '../../src/core/gateway/trust.js';
-import { Verifier } from '../../src/core/gateway/verify.js';
+import type { Verifier } from '../../src/core/gateway/verify.js';
+import type { LimitStore } from '../../src/gateway/limits/types.js';
+import { planFromFlags, type FlagLimit } from '../../src/gateway/load/from-flags.js';
+import type { LimitKey, Plan } from '../../src/gateway/plan.js';
 import { AccessLog } from '../../src/http/gateway/access-log.js';
 import { GatewayMetrics } from '../../src/http/gateway/metrics.js';
-import { startGateway, type Gateway } from '../../src/http/gateway/server.js';
+import { startGatewayService, type GatewayService } from '../../src/services/serve.js';
 
 export interface TestGatewayOptions {
   upstream: string;
@@ -32,13 +36,19 @@ export interface TestGatewayOptions {
   jwksCooldownMs?: number;
   jwksMaxAgeMs?: number;
   now?: () => number;
+  rateLimit?: FlagLimit;
+  quota?: FlagLimit;
+  limitBy?: LimitKey;
 }
 
 export interface TestGateway {
   url: string;
   port: number;
   adminUrl: string | undefined;
-  gateway: Gateway;
+  /** The listener (shutdown, swap). */
+  gateway: GatewayService['server'];
+  service: GatewayService;
+  /** The verifier of the first API. */
   verifier: Verifier;
   metrics: GatewayMetrics;
   /** Every log line so far, parsed (JSON lines). */
@@ -48,61 +58,54 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+export interface PlanGatewayOptions {
+  adminPort?: number;
+  drainMs?: number;
+  jwksCooldownMs?: number;
+  jwksMaxAgeMs?: number;
+  cacheSize?: number;
+  now?: () => number;
+  store?: LimitStore;
+  redisFailure?: 'open' | 'closed';
+}
+
+/** The gateway on any plan (a loaded file, an importer's output). */
+export async function startPlanGateway(
+  plan: Plan,
+  options: PlanGatewayOptions = {},
+): Promise<TestGateway> {
   let text = '';
   const now = options.now ?? Date.now;
   const log = new AccessLog((t) => (text += t), 'json', new Chalk({ level: 0 }), now);
   const metrics = new GatewayMetrics();
-  const late: { verifier?: Verifier } = {};
-  const fetchLike = (url: string, init: RequestInit) => fetch(url, init);
-  const built = await buildTrust({
-    issuers: options.issuers ?? [],
-    jwksUris: options.jwksUris ?? [],
-    publicKeys: options.publicKeys ?? [],
-    secret: options.secret,
-    fetch: fetchLike,
+  const service = await startGatewayService({
+    plan,
+    host: '127.0.0.1',
+    port: 0,
+    adminPort: options.adminPort,
+    log,
+    metrics,
+    fetch: (url: string, init: RequestInit) => fetch(url, init),
     timeoutSeconds: 5,
     insecureHttp: false,
     jwksMaxAgeMs: options.jwksMaxAgeMs ?? 600_000,
     jwksCooldownMs: options.jwksCooldownMs ?? 30_000,
-    now,
-    log: (line) => log.note(line),
-    onFetch: (uri, result) => metrics.jwksFetch(uri, result),
-    onChange: () => late.verifier?.cache.clear(),
-  });
-  const verifier = new Verifier({
-    trust: built.trust,
-    issuers: built.issuerIds,
-    audiences: options.audiences ?? [],
-    algorithms: options.algorithms,
-    clockSkewSeconds: options.clockSkewSeconds ?? 30,
-    requiredClaims: options.requiredClaims ?? [],
-    requiredScopes: options.requiredScopes ?? [],
-    maxTokenBytes: options.maxTokenBytes ?? 8192,
-    cacheSize: options.cacheSize ?? 1000,
-    forwardClaims: options.forwardClaims ?? [],
-  });
-  late.verifier = verifier;
-  const gateway = await startGateway({
-    upstream: new URL(options.upstream),
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: options.adminPort,
-    verifier,
-    stripAuthorization: options.stripAuthorization ?? false,
-    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 5000,
-    log,
-    metrics,
+    tokenCacheSize: options.cacheSize ?? 1000,
     now,
     drainMs: options.drainMs ?? 10_000,
+    store: options.store,
+    ...(options.redisFailure ? { redisFailure: options.redisFailure } : {}),
   });
-  const v = verifier;
+  const server = service.server;
   return {
-    url: gateway.url,
-    port: gateway.port,
-    adminUrl: gateway.adminUrl,
-    gateway,
-    verifier: v,
+    url: server.url,
+    port: server.port,
+    adminUrl: server.adminUrl,
+    gateway: server,
+    service,
+    get verifier() {
+      return service.current().apis[0]?.verifier as Verifier;
+    },
     metrics,
     logs: () => {
       log.flush();
@@ -116,7 +119,37 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       return text;
     },
     close: async () => {
-      await gateway.shutdown();
+      await service.stop();
     },
   };
+}
+
+export async function startTestGateway(options: TestGatewayOptions): Promise<TestGateway> {
+  const plan = planFromFlags({
+    upstream: options.upstream,
+    issuers: options.issuers ?? [],
+    jwksUris: options.jwksUris ?? [],
+    publicKeys: options.publicKeys ?? [],
+    secret: options.secret,
+    audiences: options.audiences ?? [],
+    algorithms: options.algorithms,
+    clockSkew: options.clockSkewSeconds ?? 30,
+    requireClaims: options.requiredClaims ?? [],
+    requireScopes: options.requiredScopes ?? [],
+    maxTokenSize: options.maxTokenBytes ?? 8192,
+    forwardClaims: options.forwardClaims ?? [],
+    stripAuthorization: options.stripAuthorization ?? false,
+    upstreamTimeoutMs: options.upstreamTimeoutMs ?? 5000,
+    rateLimit: options.rateLimit,
+    quota: options.quota,
+    limitBy: options.limitBy,
+  });
+  return startPlanGateway(plan, {
+    ...(options.adminPort !== undefined ? { adminPort: options.adminPort } : {}),
+    drainMs: options.drainMs ?? 10_000,
+    ...(options.jwksCooldownMs !== undefined ? { jwksCooldownMs: options.jwksCooldownMs } : {}),
+    ...(options.jwksMaxAgeMs !== undefined ? { jwksMaxAgeMs: options.jwksMaxAgeMs } : {}),
+    cacheSize: options.cacheSize ?? 1000,
+    ...(options.now ? { now: options.now } : {}),
+  });
 }

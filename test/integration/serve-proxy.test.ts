@@ -481,8 +481,10 @@ describe('load, cache, log, admin', () => {
     const metrics = await request(`${admin}/metrics`);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await metrics.body.text();
-    expect(text).toMatch(/^oidc_gw_requests_total\{status="200",reason=""\} \d+$/m);
-    expect(text).toMatch(/^oidc_gw_requests_total\{status="401",reason="token_malformed"\} 1$/m);
+    expect(text).toMatch(/^oidc_gw_requests_total\{status="200",reason="",api="default"\} \d+$/m);
+    expect(text).toMatch(
+      /^oidc_gw_requests_total\{status="401",reason="token_malformed",api="default"\} 1$/m,
+    );
     expect(text).toMatch(/^oidc_gw_verification_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
     expect(text).toMatch(/^oidc_gw_upstream_duration_seconds_count \d+$/m);
     expect(text).toContain(`oidc_gw_jwks_fetches_total{uri="${jwks.jwksUri}",result="ok"} 1`);

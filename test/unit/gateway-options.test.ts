@@ -44,7 +44,7 @@ describe('parseServeOptions', () => {
       forwardClaim: ['X-User=sub', 'X_Tenant=tenant'],
       stripAuthorization: true,
     });
-    expect(o.upstream.href).toBe('https://api.internal:8443/base');
+    expect(o.upstream?.href).toBe('https://api.internal:8443/base');
     expect(o.algs).toEqual(['RS256', 'ES256']);
     expect(o.requireClaims).toEqual([
       { name: 'tenant', value: 'acme' },

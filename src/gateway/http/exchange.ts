@@ -219,7 +219,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   };
 
   run(): void {
-    const { req, res } = this;
+    const { req } = this;
     try {
       const url = req.url ?? '';
       if (url.charCodeAt(0) !== 0x2f /* / */) {
@@ -611,7 +611,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   forward(api: CompiledApi, v: Verified, authorization: string | undefined): void {
-    const { req, res, upgradeSocket } = this;
+    const { req, upgradeSocket } = this;
     const forwarded = v.forward as { readonly headers: readonly string[] };
     let extra = forwarded.headers;
     if (api.plan.forward.consumerHeaders && v.credential) {
@@ -663,7 +663,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
       },
       this,
     );
-    void res;
   }
 
   // undici DispatchHandler -------------------------------------------------

@@ -226,7 +226,9 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     listening &&
     !draining &&
     compiled.remoteSets().every((s) => s.loaded) &&
-    (options.limits === undefined || options.limits.store.healthy || options.limits.failure === 'open');
+    (options.limits === undefined ||
+      options.limits.store.healthy ||
+      options.limits.failure === 'open');
 
   // Admin: health, readiness, metrics, on loopback only.
   let admin: http.Server | undefined;
@@ -257,7 +259,9 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         if (options.limits) metrics.limitStoreUp = options.limits.store.healthy;
         res
           .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
-          .end(metrics.render({ cacheHits: hits, cacheMisses: misses, cacheEntries: entries, ready }));
+          .end(
+            metrics.render({ cacheHits: hits, cacheMisses: misses, cacheEntries: entries, ready }),
+          );
       } else {
         res
           .writeHead(404, { 'content-type': JSON_TYPE })

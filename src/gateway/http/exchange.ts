@@ -386,6 +386,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         if (refusedBy) {
           this.limitLabel = refusedBy.rule.label;
           this.limitKey = [...byIdentity].find(([, l]) => l.includes(refusedBy.rule))?.[0];
+          this.deps.metrics.limitedRequest(api.plan.name, refusedBy.rule.label);
           return this.fail(
             refusal(refusedBy.rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
             undefined,
@@ -396,6 +397,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.forward(api, v, authorization);
       },
       () => {
+        this.deps.metrics.limitStoreErrors++;
         if (this.res.destroyed || this.finished) return;
         if (failure === 'closed') return this.fail(refusal('limits_unavailable'));
         this.forward(api, v, authorization);

@@ -4,6 +4,14 @@
  * headers the gateway sets (forwarded claims, X-Forwarded-Proto/Host) are
  * removed whatever their case and `_`/`-` spelling; X-Forwarded-* are set;
  * the upstream never gets both Content-Length and Transfer-Encoding.
+ *
+ * Forwarding headers a client can plant are not passed on: `Forwarded`
+ * (RFC 7239; Spring and others read its host and proto before any
+ * X-Forwarded-*), `X-Real-IP`, and every `X-Forwarded-*` other than
+ * X-Forwarded-For (`-Port`, `-Prefix`, `-Ssl`, `-Scheme`, `-Server`...),
+ * which an upstream would take for the gateway's word. They are removed,
+ * not rewritten: the gateway's own word is X-Forwarded-For (the client's
+ * address appended), X-Forwarded-Host and X-Forwarded-Proto.
  */
 import { normalizeHeaderName } from '../../core/gateway/forward.js';
 
@@ -63,6 +71,16 @@ export interface UpstreamHeaders {
 export const ALWAYS_RESERVED = ['x-forwarded-proto', 'x-forwarded-host'] as const;
 
 /**
+ * True for a forwarding header only a proxy may set, whose client copy is
+ * never passed on (normalized name): `Forwarded`, `X-Real-IP`, and every
+ * `X-Forwarded-*` but `X-Forwarded-For`, which the gateway appends to.
+ */
+export function isPlantedForwarding(name: string): boolean {
+  if (name === 'forwarded' || name === 'x-real-ip') return true;
+  return name.startsWith('x-forwarded-') && name !== 'x-forwarded-for';
+}
+
+/**
  * The headers to send upstream, from the client's raw header list. `Host`
  * is not passed (undici sends the upstream's; the client's is in
  * X-Forwarded-Host).
@@ -117,7 +135,7 @@ export function upstreamHeaders(
         break;
     }
     if (HOP_BY_HOP.has(name) || options.reserved.has(name) || dropped?.has(name)) continue;
-    if (!exact && name.startsWith('x-forwarded-')) continue;
+    if (isPlantedForwarding(name) || (!exact && name.startsWith('x-forwarded-'))) continue;
     out.push(rawName, value);
   }
   const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');

@@ -1,0 +1,678 @@
+/**
+ * An Azure API Management policy run end to end (docs/gateways/apim.md):
+ * policy documents written as Microsoft's samples write them (raw quotes
+ * inside expressions), pointing at the real test IdP's openid-config URL,
+ * loaded by the APIM importer, run by the gateway in front of a real
+ * upstream, and every answer compared byte for byte with APIM's:
+ * validate-jwt failures with and without a custom message and status,
+ * APIM's reason names in the log, required claims, two trusted issuers,
+ * rate-limit-by-key by JWT subject and by IP, quota-by-key from a
+ * first-period-start, a null counter key, check-header and the documented
+ * choose/return-response 403. Clocks are injected; nothing sleeps.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { loadPlan } from '../../src/gateway/load/index.js';
+import type { Plan } from '../../src/gateway/plan.js';
+import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
+import { makeKey, sign } from '../helpers/gateway-tokens.js';
+import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
+import { startTestIdp, type TestIdp } from '../helpers/idp.js';
+
+let idp: TestIdp;
+let idp2: TestIdp;
+let upstream: Upstream;
+const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-apim-'));
+const open: TestGateway[] = [];
+let files = 0;
+
+beforeAll(async () => {
+  [idp, idp2, upstream] = await Promise.all([startTestIdp(), startTestIdp(), startUpstream()]);
+});
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((g) => g.close()));
+});
+afterAll(async () => {
+  await Promise.all([idp?.close(), idp2?.close(), upstream?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const SUBJECT_KEY =
+  '@(context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt()?.Subject)';
+
+function openidConfig(p: TestIdp = idp): string {
+  return `<openid-config url="${p.issuer}/.well-known/openid-configuration" />`;
+}
+
+/** A validate-jwt element trusting the test IdP (attributes and extra children as given). */
+function validateJwt(attrs = '', inner = ''): string {
+  return `<validate-jwt header-name="Authorization" require-scheme="Bearer" ${attrs}>
+            ${openidConfig()}
+            <audiences>
+                <audience>${idp.audience}</audience>
+            </audiences>
+            ${inner}
+        </validate-jwt>`;
+}
+
+function policy(inbound: string): string {
+  return `<policies>
+    <inbound>
+        <base />
+        ${inbound}
+    </inbound>
+    <backend>
+        <base />
+    </backend>
+    <outbound>
+        <base />
+    </outbound>
+    <on-error>
+        <base />
+    </on-error>
+</policies>
+`;
+}
+
+/** A clock the test moves: `now()` is the fixed start plus `shift` ms. */
+function clock(start = Date.now()) {
+  const c = { start, shift: 0, now: () => c.start + c.shift };
+  return c;
+}
+
+async function load(xml: string, namedValues: Record<string, string> = {}): Promise<Plan> {
+  const file = join(dir, `policy-${++files}.xml`);
+  writeFileSync(file, xml);
+  return loadPlan({
+    files: [file],
+    env: {},
+    upstream: upstream.url,
+    namedValues,
+    strict: false,
+    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
+  });
+}
+
+async function gateway(
+  xml: string,
+  options: { now?: () => number } = {},
+): Promise<TestGateway & { plan: Plan }> {
+  const plan = await load(xml);
+  const gw = await startPlanGateway(plan, options.now ? { now: options.now } : {});
+  open.push(gw);
+  return Object.assign(gw, { plan });
+}
+
+/** A real access token from a test IdP (client credentials; `sub` is the client id). */
+async function token(
+  options: { from?: TestIdp; client?: 'basic' | 'post'; scope?: string } = {},
+): Promise<string> {
+  const p = options.from ?? idp;
+  const { clientId, clientSecret } = p.clients[options.client ?? 'post'];
+  const res = await fetch(`${p.issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+      resource: p.audience,
+      ...(options.scope ? { scope: options.scope } : {}),
+    }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error(`no token from the test IdP: ${JSON.stringify(body)}`);
+  return body.access_token;
+}
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+async function call(gw: TestGateway, headers: Record<string, string> = {}): Promise<Reply> {
+  const res = await fetch(`${gw.url}/orders/42`, { headers });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+/** APIM's error body, byte for byte. */
+function apimBody(status: number, message: string): string {
+  return `{ "statusCode": ${status}, "message": ${JSON.stringify(message)} }`;
+}
+
+function expectApim(reply: Reply, status: number, message: string): void {
+  const body = apimBody(status, message);
+  expect({ status: reply.status, body: reply.body }).toEqual({ status, body });
+  expect(reply.headers.get('content-type')).toBe('application/json');
+  expect(reply.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
+  expect(reply.headers.get('www-authenticate')).toBeNull();
+}
+
+/** The last log line of a request. */
+function lastRequest(gw: TestGateway): Record<string, unknown> {
+  const lines = gw.logs().filter((l) => l['status'] !== undefined);
+  return lines[lines.length - 1] ?? {};
+}
+
+function tamperSignature(t: string): string {
+  const [h, p, s] = t.split('.') as [string, string, string];
+  const i = Math.floor(s.length / 2);
+  return `${h}.${p}.${s.slice(0, i)}${s[i] === 'A' ? 'B' : 'A'}${s.slice(i + 1)}`;
+}
+
+describe('validate-jwt against the real IdP', () => {
+  const CUSTOM = 'Unauthorized. Access token is missing or invalid.';
+  const variants = [
+    { name: 'defaults', attrs: '', status: 401, message: undefined },
+    {
+      name: 'failed-validation-error-message',
+      attrs: `failed-validation-error-message="${CUSTOM}"`,
+      status: 401,
+      message: CUSTOM,
+    },
+    {
+      name: 'failed-validation-httpcode="403" and a message',
+      attrs: `failed-validation-httpcode="403" failed-validation-error-message="${CUSTOM}"`,
+      status: 403,
+      message: CUSTOM,
+    },
+    {
+      name: 'failed-validation-httpcode="403" alone',
+      attrs: 'failed-validation-httpcode="403"',
+      status: 403,
+      message: undefined,
+    },
+  ];
+
+  for (const v of variants) {
+    test(`every failure answers as APIM does (${v.name}), and the log names both reasons`, async () => {
+      const c = clock();
+      const gw = await gateway(policy(validateJwt(v.attrs)), { now: c.now });
+      const wrongAud = await gateway(
+        policy(
+          `<validate-jwt header-name="Authorization" require-scheme="Bearer" ${v.attrs}>
+            ${openidConfig()}
+            <audiences><audience>api://someone-else</audience></audiences>
+          </validate-jwt>`,
+        ),
+      );
+      const wrongIss = await gateway(
+        policy(
+          validateJwt(v.attrs, '<issuers><issuer>https://login.example.com/</issuer></issuers>'),
+        ),
+      );
+      const good = await token();
+      const notPresent = v.message ?? 'JWT not present.';
+      const invalid = v.message ?? 'Invalid JWT.';
+
+      const ok = await call(gw, bearer(good));
+      expect(ok.status).toBe(200);
+      expect(upstream.requests.at(-1)?.url).toBe('/orders/42');
+      expect(upstream.requests.at(-1)?.headers['authorization']).toEqual([`Bearer ${good}`]);
+
+      const cases: Array<{
+        what: string;
+        gw: TestGateway;
+        headers: Record<string, string>;
+        message: string;
+        reason: string;
+        apim: string;
+        shift?: number;
+      }> = [
+        {
+          what: 'no token',
+          gw,
+          headers: {},
+          message: notPresent,
+          reason: 'missing_token',
+          apim: 'TokenNotPresent',
+        },
+        {
+          what: 'another scheme under require-scheme',
+          gw,
+          headers: { authorization: 'Basic dXNlcjpwYXNz' },
+          message: notPresent,
+          reason: 'not_bearer',
+          apim: 'TokenNotPresent',
+        },
+        {
+          what: 'not a JWT',
+          gw,
+          headers: bearer('not-a-jwt'),
+          message: invalid,
+          reason: 'token_malformed',
+          apim: 'JwtInvalid',
+        },
+        {
+          what: 'a bad signature',
+          gw,
+          headers: bearer(tamperSignature(good)),
+          message: invalid,
+          reason: 'signature_invalid',
+          apim: 'TokenSignatureInvalid',
+        },
+        {
+          what: 'expired (the clock two hours on)',
+          gw,
+          headers: bearer(good),
+          message: invalid,
+          reason: 'token_expired',
+          apim: 'TokenExpired',
+          shift: 2 * 3600_000,
+        },
+        {
+          what: 'a token for another audience',
+          gw: wrongAud,
+          headers: bearer(good),
+          message: invalid,
+          reason: 'audience_not_allowed',
+          apim: 'TokenAudienceNotAllowed',
+        },
+        {
+          what: 'a token of an issuer not in <issuers>',
+          gw: wrongIss,
+          headers: bearer(good),
+          message: invalid,
+          reason: 'issuer_not_allowed',
+          apim: 'TokenIssuerNotAllowed',
+        },
+      ];
+      const before = upstream.requests.length;
+      for (const k of cases) {
+        c.shift = k.shift ?? 0;
+        const reply = await call(k.gw, k.headers);
+        c.shift = 0;
+        expectApim(reply, v.status, k.message);
+        expect(lastRequest(k.gw), k.what).toMatchObject({
+          status: v.status,
+          reason: k.reason,
+          gateway_reason: k.apim,
+          api: expect.stringMatching(/^policy-\d+$/),
+        });
+      }
+      expect(upstream.requests.length).toBe(before);
+      // The token never reaches the log.
+      for (const g of [gw, wrongAud, wrongIss]) expect(g.logText()).not.toContain(good);
+    });
+  }
+});
+
+describe('required-claims', () => {
+  test('match="all" with a separator: every value must be among the split claim', async () => {
+    const gw = await gateway(
+      policy(
+        validateJwt(
+          '',
+          `<required-claims>
+              <claim name="scope" match="all" separator=" ">
+                  <value>read</value>
+                  <value>write</value>
+              </claim>
+              <claim name="client_id" />
+          </required-claims>`,
+        ),
+      ),
+    );
+    expect((await call(gw, bearer(await token({ scope: 'read write' })))).status).toBe(200);
+    expectApim(await call(gw, bearer(await token({ scope: 'read' }))), 401, 'Invalid JWT.');
+    expect(lastRequest(gw)).toMatchObject({
+      reason: 'claim_mismatch',
+      gateway_reason: 'TokenClaimValueNotAllowed',
+    });
+  });
+
+  test('match="any" with a separator: one value suffices', async () => {
+    const gw = await gateway(
+      policy(
+        validateJwt(
+          'failed-validation-httpcode="403"',
+          `<required-claims>
+              <claim name="scope" match="any" separator=" ">
+                  <value>write</value>
+                  <value>admin</value>
+              </claim>
+          </required-claims>`,
+        ),
+      ),
+    );
+    expect((await call(gw, bearer(await token({ scope: 'read write' })))).status).toBe(200);
+    expect((await call(gw, bearer(await token({ scope: 'write' })))).status).toBe(200);
+    expectApim(await call(gw, bearer(await token({ scope: 'read' }))), 403, 'Invalid JWT.');
+    expect(lastRequest(gw)).toMatchObject({
+      status: 403,
+      reason: 'claim_mismatch',
+      gateway_reason: 'TokenClaimValueNotAllowed',
+    });
+  });
+
+  test('without a separator the whole value is compared; a missing claim is TokenClaimNotFound', async () => {
+    const whole = await gateway(
+      policy(
+        validateJwt(
+          '',
+          `<required-claims>
+              <claim name="scope" match="any"><value>read</value></claim>
+          </required-claims>`,
+        ),
+      ),
+    );
+    expect((await call(whole, bearer(await token({ scope: 'read' })))).status).toBe(200);
+    expectApim(
+      await call(whole, bearer(await token({ scope: 'read write' }))),
+      401,
+      'Invalid JWT.',
+    );
+    expect(lastRequest(whole)).toMatchObject({ gateway_reason: 'TokenClaimValueNotAllowed' });
+
+    const missing = await gateway(
+      policy(
+        validateJwt(
+          'failed-validation-error-message="Access denied: no group."',
+          '<required-claims><claim name="group" /></required-claims>',
+        ),
+      ),
+    );
+    expectApim(await call(missing, bearer(await token())), 401, 'Access denied: no group.');
+    expect(lastRequest(missing)).toMatchObject({
+      reason: 'claim_missing',
+      gateway_reason: 'TokenClaimNotFound',
+    });
+  });
+});
+
+describe('two openid-config', () => {
+  test('tokens of both IdPs pass; a key neither publishes is refused', async () => {
+    const gw = await gateway(
+      policy(
+        `<validate-jwt header-name="Authorization" require-scheme="Bearer" failed-validation-httpcode="401" failed-validation-error-message="Unauthorized. Access token is missing or invalid.">
+            ${openidConfig(idp)}
+            ${openidConfig(idp2)}
+            <audiences>
+                <audience>${idp.audience}</audience>
+            </audiences>
+        </validate-jwt>`,
+      ),
+    );
+    expect(idp.issuer).not.toBe(idp2.issuer);
+    const one = await token({ from: idp });
+    const two = await token({ from: idp2 });
+    expect((await call(gw, bearer(one))).status).toBe(200);
+    expect((await call(gw, bearer(two))).status).toBe(200);
+    expect(lastRequest(gw)).toMatchObject({ status: 200, iss: idp2.issuer });
+
+    // Same claims as the IdP's, signed by a key neither IdP publishes.
+    const key = await makeKey('RS256', 'not-published');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await sign(key, {
+      iss: idp.issuer,
+      aud: idp.audience,
+      sub: 'test-post',
+      iat: now,
+      exp: now + 600,
+    });
+    expectApim(
+      await call(gw, bearer(forged)),
+      401,
+      'Unauthorized. Access token is missing or invalid.',
+    );
+    expect(lastRequest(gw)).toMatchObject({
+      reason: 'unknown_kid',
+      gateway_reason: 'TokenSignatureKeyNotFound',
+    });
+  });
+});
+
+describe('rate-limit-by-key', () => {
+  test('keyed by the JWT subject: a re-issued token keeps its count, another subject is not limited', async () => {
+    const c = clock();
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <rate-limit-by-key calls="2"
+            renewal-period="60"
+            counter-key="${SUBJECT_KEY}"
+            remaining-calls-header-name="X-Remaining-Calls"
+            total-calls-header-name="X-Total-Calls" />`),
+      { now: c.now },
+    );
+    expect(gw.plan.warnings.filter((w) => w.path.endsWith('@counter-key'))).toEqual([]);
+    const first = await token({ client: 'post' });
+    const reissued = await token({ client: 'post' });
+    expect(reissued).not.toBe(first);
+
+    const a = await call(gw, bearer(first));
+    expect(a.status).toBe(200);
+    expect(a.headers.get('x-remaining-calls')).toBe('1');
+    expect(a.headers.get('x-total-calls')).toBe('2');
+    const b = await call(gw, bearer(reissued));
+    expect(b.status).toBe(200);
+    expect(b.headers.get('x-remaining-calls')).toBe('0');
+
+    const refused = await call(gw, bearer(first));
+    expect(refused.status).toBe(429);
+    const n = refused.headers.get('retry-after');
+    expect(n).toMatch(/^\d+$/);
+    expect(Number(n)).toBeGreaterThanOrEqual(1);
+    // The two-window weighted counter (docs/limits.md) may ask for up to two periods.
+    expect(Number(n)).toBeLessThanOrEqual(120);
+    expectApim(refused, 429, `Rate limit is exceeded. Try again in ${n} seconds.`);
+    expect(lastRequest(gw)).toMatchObject({
+      status: 429,
+      reason: 'rate_limited',
+      gateway_reason: 'RateLimitExceeded',
+      limit: '/policies/inbound/rate-limit-by-key[1]',
+      key: 'test-post',
+      sub: 'test-post',
+    });
+
+    // Another subject has its own counter.
+    expect((await call(gw, bearer(await token({ client: 'basic' })))).status).toBe(200);
+    // Retry-After is honest: one second earlier still refused (429s are not counted), then free.
+    c.shift = (Number(n) - 1) * 1000;
+    expect((await call(gw, bearer(reissued))).status).toBe(429);
+    c.shift = Number(n) * 1000;
+    expect((await call(gw, bearer(reissued))).status).toBe(200);
+  });
+
+  test('keyed by IP: every token from one address shares the counter', async () => {
+    const c = clock();
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <rate-limit-by-key calls="2" renewal-period="30" counter-key="@(context.Request.IpAddress)" retry-after-header-name="X-Retry-After" />`),
+      { now: c.now },
+    );
+    expect((await call(gw, bearer(await token({ client: 'post' })))).status).toBe(200);
+    expect((await call(gw, bearer(await token({ client: 'basic' })))).status).toBe(200);
+    const refused = await call(gw, bearer(await token({ client: 'basic' })));
+    const n = refused.headers.get('x-retry-after');
+    expect(n).toMatch(/^\d+$/);
+    expect(Number(n)).toBeLessThanOrEqual(30);
+    expect(refused.headers.get('retry-after')).toBeNull();
+    expectApim(refused, 429, `Rate limit is exceeded. Try again in ${n} seconds.`);
+    expect(lastRequest(gw)).toMatchObject({
+      key: '127.0.0.1',
+      gateway_reason: 'RateLimitExceeded',
+    });
+  });
+});
+
+describe('quota-by-key', () => {
+  test('windows from first-period-start: 403 with the time to replenish and Retry-After, then replenished', async () => {
+    // A whole second, near the real time (the IdP's tokens must be valid at it).
+    const start = Math.floor(Date.now() / 1000) * 1000;
+    const c = clock(start);
+    // The current hour-long window began 1234 s ago: 2366 s are left.
+    const firstPeriodStart = new Date(start - 1234_000 - 24 * 3600_000).toISOString();
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <quota-by-key calls="2" renewal-period="3600" first-period-start="${firstPeriodStart.replace('.000Z', 'Z')}"
+            counter-key="${SUBJECT_KEY}" />`),
+      { now: c.now },
+    );
+    const t = await token();
+    expect((await call(gw, bearer(t))).status).toBe(200);
+    expect((await call(gw, bearer(t))).status).toBe(200);
+    const refused = await call(gw, bearer(t));
+    expectApim(refused, 403, 'Out of call volume quota. Quota will be replenished in 00:39:26.');
+    expect(refused.headers.get('retry-after')).toBe('2366');
+    expect(lastRequest(gw)).toMatchObject({
+      status: 403,
+      reason: 'quota_exceeded',
+      gateway_reason: 'QuotaExceeded',
+      limit: '/policies/inbound/quota-by-key[1]',
+    });
+    // One second before the window ends: still out; at its end: replenished.
+    c.shift = 2365_000;
+    const last = await call(gw, bearer(t));
+    expectApim(last, 403, 'Out of call volume quota. Quota will be replenished in 00:00:01.');
+    c.shift = 2366_000;
+    expect((await call(gw, bearer(t))).status).toBe(200);
+  });
+
+  test('a period of days is written as a TimeSpan d.hh:mm:ss', async () => {
+    const start = Math.floor(Date.now() / 1000) * 1000;
+    const c = clock(start);
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <quota-by-key calls="1" renewal-period="604800" first-period-start="${new Date(start - 7 * 3600_000).toISOString()}"
+            counter-key="@(context.Request.IpAddress)" />`),
+      { now: c.now },
+    );
+    const t = await token();
+    expect((await call(gw, bearer(t))).status).toBe(200);
+    const refused = await call(gw, bearer(t));
+    expectApim(refused, 403, 'Out of call volume quota. Quota will be replenished in 6.17:00:00.');
+    expect(refused.headers.get('retry-after')).toBe(String(7 * 86400 - 7 * 3600));
+  });
+});
+
+describe('a counter key that is null', () => {
+  const NULL_KEY = 'Expression value is invalid. The counter-key field is required.';
+
+  test('without validate-jwt: a Basic header (or none) is a 500, a JWT is counted by its subject', async () => {
+    const gw = await gateway(
+      policy(`<rate-limit-by-key calls="5" renewal-period="60" counter-key="${SUBJECT_KEY}" />`),
+    );
+    expect(gw.plan.warnings).toContainEqual(
+      expect.objectContaining({
+        path: '/policies/inbound/rate-limit-by-key[1]/@counter-key',
+        message: expect.stringContaining(NULL_KEY) as string,
+      }),
+    );
+    const before = upstream.requests.length;
+    expectApim(await call(gw, { authorization: 'Basic dXNlcjpwYXNz' }), 500, NULL_KEY);
+    expect(lastRequest(gw)).toMatchObject({
+      status: 500,
+      reason: 'limit_key_missing',
+      gateway_reason: 'ExpressionValueEvaluationFailure',
+      limit: '/policies/inbound/rate-limit-by-key[1]',
+    });
+    expectApim(await call(gw), 500, NULL_KEY);
+    expect(upstream.requests.length).toBe(before);
+    // AsJwt() decodes without verifying: any JWT gives a subject.
+    const ok = await call(gw, bearer(await token()));
+    expect(ok.status).toBe(200);
+  });
+
+  test('validate-jwt on another header does not protect a key read from Authorization', async () => {
+    const gw = await gateway(
+      policy(`<validate-jwt header-name="X-Access-Token">
+            ${openidConfig()}
+            <audiences><audience>${idp.audience}</audience></audiences>
+        </validate-jwt>
+        <rate-limit-by-key calls="5" renewal-period="60" counter-key="${SUBJECT_KEY}" />`),
+    );
+    expect(gw.plan.warnings.map((w) => w.path)).toContain(
+      '/policies/inbound/rate-limit-by-key[1]/@counter-key',
+    );
+    const t = await token();
+    expectApim(
+      await call(gw, { 'x-access-token': t, authorization: 'Basic dXNlcjpwYXNz' }),
+      500,
+      NULL_KEY,
+    );
+    expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'ExpressionValueEvaluationFailure' });
+    expect((await call(gw, { 'x-access-token': t, ...bearer(t) })).status).toBe(200);
+  });
+});
+
+describe('check-header and the 403 patterns', () => {
+  test('check-header 401 and 403 run before the token; choose/return-response refuses on a claim', async () => {
+    const gw = await gateway(
+      policy(`<check-header name="X-Tenant" failed-check-httpcode="401" failed-check-error-message="Missing or wrong tenant" ignore-case="true">
+            <value>contoso</value>
+        </check-header>
+        <check-header name="X-Api-Version" failed-check-httpcode="403" failed-check-error-message="Version not allowed" ignore-case="false">
+            <value>v2</value>
+            <value>v3</value>
+        </check-header>
+        ${validateJwt('output-token-variable-name="jwt"')}
+        <choose>
+            <when condition="@(!((Jwt)context.Variables["jwt"]).Claims["client_id"].Contains("test-basic"))">
+                <return-response>
+                    <set-status code="403" reason="Forbidden" />
+                    <set-header name="X-Refused-By" exists-action="override">
+                        <value>policy</value>
+                    </set-header>
+                    <set-body>only the basic client</set-body>
+                </return-response>
+            </when>
+        </choose>`),
+    );
+    const t = await token({ client: 'basic' });
+    expectApim(await call(gw, bearer(t)), 401, 'Missing or wrong tenant');
+    expect(lastRequest(gw)).toMatchObject({ status: 401, reason: 'header_check_failed' });
+    expectApim(
+      await call(gw, { ...bearer(t), 'x-tenant': 'fabrikam', 'x-api-version': 'v2' }),
+      401,
+      'Missing or wrong tenant',
+    );
+    expectApim(await call(gw, { ...bearer(t), 'x-tenant': 'CONTOSO' }), 403, 'Version not allowed');
+    expectApim(
+      await call(gw, { ...bearer(t), 'x-tenant': 'CONTOSO', 'x-api-version': 'V2' }),
+      403,
+      'Version not allowed',
+    );
+    const headers = { 'x-tenant': 'Contoso', 'x-api-version': 'v3' };
+    // Header checks passed: now validate-jwt answers.
+    expectApim(await call(gw, headers), 401, 'JWT not present.');
+    expect((await call(gw, { ...headers, ...bearer(t) })).status).toBe(200);
+
+    const other = await call(gw, { ...headers, ...bearer(await token({ client: 'post' })) });
+    expect(other.status).toBe(403);
+    expect(other.body).toBe('only the basic client');
+    expect(other.headers.get('x-refused-by')).toBe('policy');
+    expect(lastRequest(gw)).toMatchObject({ status: 403, reason: 'claim_forbidden' });
+  });
+});
+
+describe('named values', () => {
+  test('{{name}} in the openid-config URL and the audience', async () => {
+    const plan = await load(
+      policy(`<validate-jwt header-name="Authorization" require-scheme="Bearer">
+            <openid-config url="{{idp-openid-config}}" />
+            <audiences><audience>{{api-audience}}</audience></audiences>
+        </validate-jwt>`),
+      {
+        'idp-openid-config': `${idp.issuer}/.well-known/openid-configuration`,
+        'api-audience': idp.audience,
+      },
+    );
+    const gw = await startPlanGateway(plan);
+    open.push(gw);
+    expect((await call(gw, bearer(await token()))).status).toBe(200);
+    await expect(
+      load(
+        policy(
+          '<validate-jwt header-name="Authorization"><openid-config url="{{missing}}" /></validate-jwt>',
+        ),
+      ),
+    ).rejects.toThrow(
+      /named value "missing" is not defined: give --named-value missing=VALUE or set OIDC_GW_NV_MISSING/,
+    );
+  });
+});

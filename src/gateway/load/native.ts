@@ -19,13 +19,7 @@ import type {
   SharedSecret,
   Warning,
 } from '../plan.js';
-import {
-  limitKeyText,
-  nativeLimits,
-  parseLimitBy,
-  parsePeriod,
-  type FlagLimit,
-} from './from-flags.js';
+import { nativeLimits, parseLimitBy, parsePeriod, type FlagLimit } from './from-flags.js';
 import type { LoadContext, LoadResult, SourceDoc } from './types.js';
 
 /** The fields of an API, as the schema lists them (a test keeps the two in step). */
@@ -58,9 +52,28 @@ export const API_FIELDS = [
 
 export const TOP_FIELDS = ['apis', '$schema'] as const;
 
-const STYLES: readonly ErrorStyle[] = ['rfc6750', 'tyk', 'kong', 'apim'];
-const CREDENTIALS = ['bearer', 'client_credentials', 'introspection'] as const;
-const SUPPORTED_ALGS = [
+/** The fields of `client_credentials:`, `introspection:` and a limit (`rate_limit:`, `quota:`). */
+export const CLIENT_CREDENTIALS_FIELDS = [
+  'issuer',
+  'token_endpoint',
+  'scope',
+  'auth_method',
+  'from',
+] as const;
+export const INTROSPECTION_FIELDS = [
+  'client_id',
+  'client_secret',
+  'endpoint',
+  'issuer',
+  'auth_method',
+  'cache_inactive',
+  'max_cache',
+] as const;
+export const LIMIT_FIELDS = ['requests', 'per', 'by'] as const;
+
+export const STYLES: readonly ErrorStyle[] = ['rfc6750', 'tyk', 'kong', 'apim'];
+export const CREDENTIALS = ['bearer', 'client_credentials', 'introspection'] as const;
+export const SUPPORTED_ALGS = [
   'RS256',
   'RS384',
   'RS512',
@@ -77,6 +90,8 @@ const SUPPORTED_ALGS = [
   'HS512',
 ];
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** True for an object with an `apis` list: the oidc-gw format. */
 export function isNativeDocument(value: unknown): boolean {
@@ -195,13 +210,42 @@ function url(r: Reader, value: string, path: string, what: 'upstream' | 'url'): 
   return u;
 }
 
+/**
+ * A path prefix as requests are matched: normalized, and refused when it
+ * could never match a normalized request path (a dot segment, a query or
+ * fragment, whitespace or control characters).
+ */
+function pathPrefix(r: Reader, value: string, path: string): string {
+  if (/[?#\s]/.test(value) || CONTROL.test(value))
+    r.fail(
+      path,
+      `"${value}" is not a path prefix: no query, fragment, spaces or control characters`,
+    );
+  const prefix = normalizePrefix(value);
+  if (
+    prefix
+      .split('/')
+      .some((s) => s.replace(/%2e/gi, '.') === '.' || s.replace(/%2e/gi, '.') === '..')
+  )
+    r.fail(
+      path,
+      `"${value}" has a dot segment (. or ..): requests are matched after those are resolved`,
+    );
+  return prefix;
+}
+
+function wholeNumber(r: Reader, n: number, path: string): number {
+  if (!Number.isInteger(n)) r.fail(path, `expected a whole number, not ${n}`);
+  return n;
+}
+
 function limitOf(
   r: Reader,
   value: unknown,
   path: string,
 ): { limit: FlagLimit; key: LimitKey | undefined } {
   const obj = r.object(value, path);
-  r.unknown(obj, ['requests', 'per', 'by'], path);
+  r.unknown(obj, LIMIT_FIELDS, path);
   const requests = obj['requests'];
   if (typeof requests !== 'number' || !Number.isInteger(requests) || requests < 1) {
     r.fail(`${path}.requests`, `expected a whole number of at least 1, not ${describe(requests)}`);
@@ -232,10 +276,13 @@ async function loadApi(
   const path = `apis[${index}]`;
   const obj = r.object(raw, path);
   r.unknown(obj, API_FIELDS, path);
-  const prefix = normalizePrefix(r.optText(obj, 'path', path) ?? '/');
+  const prefix = pathPrefix(r, r.optText(obj, 'path', path) ?? '/', `${path}.path`);
   const name =
     r.optText(obj, 'name', path) ??
     (prefix === '/' ? 'root' : prefix.slice(1).replaceAll('/', '-'));
+  // The name is a log field and a metrics label: printable, on one line.
+  if (name === '' || CONTROL.test(name))
+    r.fail(`${path}.name`, name === '' ? 'empty' : 'contains a control character');
   if (obj['upstream'] === undefined)
     r.fail(`${path}.upstream`, 'missing: where requests go (http://host:port/base)');
   const upstream = url(
@@ -350,11 +397,7 @@ async function loadApi(
       obj['client_credentials'] === undefined
         ? {}
         : r.object(obj['client_credentials'], `${path}.client_credentials`);
-    r.unknown(
-      cc,
-      ['issuer', 'token_endpoint', 'scope', 'auth_method', 'from'],
-      `${path}.client_credentials`,
-    );
+    r.unknown(cc, CLIENT_CREDENTIALS_FIELDS, `${path}.client_credentials`);
     const issuer = r.optText(cc, 'issuer', `${path}.client_credentials`) ?? issuers[0];
     const tokenEndpoint = r.optText(cc, 'token_endpoint', `${path}.client_credentials`);
     if (!issuer && !tokenEndpoint) {
@@ -393,19 +436,7 @@ async function loadApi(
         'missing: client_id and client_secret the gateway introspects with',
       );
     const io = r.object(obj['introspection'], `${path}.introspection`);
-    r.unknown(
-      io,
-      [
-        'client_id',
-        'client_secret',
-        'endpoint',
-        'issuer',
-        'auth_method',
-        'cache_inactive',
-        'max_cache',
-      ],
-      `${path}.introspection`,
-    );
+    r.unknown(io, INTROSPECTION_FIELDS, `${path}.introspection`);
     const clientId = r.optText(io, 'client_id', `${path}.introspection`);
     const clientSecret = r.optText(io, 'client_secret', `${path}.introspection`);
     if (!clientId || !clientSecret)
@@ -463,7 +494,6 @@ async function loadApi(
       'skipped_check',
     );
   }
-  void limitKeyText;
   return {
     name,
     source: { format: 'oidc-gw', file: doc.file, path },
@@ -482,7 +512,11 @@ async function loadApi(
       skew: { exp: skew, nbf: skew, iat: skew },
       audiences: r.list(obj, 'audiences', path),
       claims,
-      maxTokenBytes: r.number(obj, 'max_token_size', path, ctx.defaults.maxTokenBytes, 1),
+      maxTokenBytes: wholeNumber(
+        r,
+        r.number(obj, 'max_token_size', path, ctx.defaults.maxTokenBytes, 1),
+        `${path}.max_token_size`,
+      ),
     },
     credentials: {
       bearer: credentialList.includes('bearer'),

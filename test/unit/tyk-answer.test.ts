@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { REASONS, refusal, type ReasonCode } from '../../src/core/gateway/reasons.js';
-import { tykRenderer } from '../../src/gateway/answer/tyk.js';
+import { goJsEscape, tykRenderer } from '../../src/gateway/answer/tyk.js';
 import type { Refused, RequestFacts } from '../../src/gateway/answer/types.js';
 import type { LimitState } from '../../src/gateway/limits/types.js';
 import type { LimitRule, StyleOptions } from '../../src/gateway/plan.js';
@@ -186,18 +186,33 @@ describe('Tyk JWT middleware answers, byte for byte', () => {
     expect(Object.keys(a.headers).some((h) => h.startsWith('x-ratelimit'))).toBe(false);
   });
 
-  test('a quoted issuer is JSON-escaped as Go does (<, >, & as \\u escapes)', () => {
+  test("a quoted issuer is escaped by Go's JSEscapeString (<, >, & as upper-case \\u escapes)", () => {
     const a = tykRenderer.refuse(
       TYK,
       refused('issuer_not_allowed', { detail: { iss: 'a"<b>&\\' } }),
       JSON_REQ,
     );
     expect(a.body).toBe(
-      '{\n    "error": "Key not authorized: invalid issuer claim: a\\"\\u003cb\\u003e\\u0026\\\\"\n}',
+      '{\n    "error": "Key not authorized: invalid issuer claim: a\\"\\u003Cb\\u003E\\u0026\\\\"\n}',
     );
     expect(JSON.parse(a.body)).toEqual({
       error: 'Key not authorized: invalid issuer claim: a"<b>&\\',
     });
+  });
+
+  test("JSEscapeString, not JSON: ' as \\', = and control characters as \\u00XX, unprintable runes as \\uXXXX", () => {
+    expect(goJsEscape("it's=1\n\t")).toBe("it\\'s\\u003D1\\u000A\\u0009");
+    expect(goJsEscape('é ü 東京 🎉')).toBe('é ü 東京 🎉');
+    expect(goJsEscape('a\u00a0b\u2028c')).toBe('a\\u00A0b\\u2028c');
+    expect(goJsEscape('/plain/')).toBe('/plain/');
+    const a = tykRenderer.refuse(
+      TYK,
+      refused('issuer_not_allowed', { detail: { iss: "https://idp/?a=b&c='d'" } }),
+      JSON_REQ,
+    );
+    expect(a.body).toBe(
+      '{\n    "error": "Key not authorized: invalid issuer claim: https://idp/?a\\u003Db\\u0026c\\u003D\\\'d\\\'"\n}',
+    );
   });
 
   test('hide_generator_header drops X-Generator', () => {
@@ -214,7 +229,7 @@ describe('XML requests get the XML template', () => {
   test.each([
     ['application/xml', 'application/xml'],
     ['text/xml; charset=utf-8', 'text/xml'],
-    ['Application/SOAP+XML', 'application/soap+xml'],
+    ['application/xml;charset=utf-8', 'application/xml'],
   ])('%s', (contentType, answered) => {
     const a = tykRenderer.refuse(TYK, refused('signature_invalid'), {
       requestId: 'r',
@@ -225,7 +240,7 @@ describe('XML requests get the XML template', () => {
     expect(a.body).toBe('<error>Key not authorized</error>\n');
   });
 
-  test('the message is XML-escaped', () => {
+  test('the message is not escaped (Tyk executes the XML template raw)', () => {
     const a = tykRenderer.refuse(
       TYK,
       refused('issuer_not_allowed', { detail: { iss: `<x a="1">&'` } }),
@@ -234,15 +249,22 @@ describe('XML requests get the XML template', () => {
         contentType: 'application/xml',
       },
     );
-    expect(a.body).toBe(
-      '<error>Key not authorized: invalid issuer claim: &lt;x a=&#34;1&#34;&gt;&amp;&#39;</error>\n',
-    );
+    expect(a.body).toBe(`<error>Key not authorized: invalid issuer claim: <x a="1">&'</error>\n`);
   });
 
-  test('JSON and other content types get JSON', () => {
-    for (const contentType of ['application/json', 'application/xhtml+xml', 'text/plain']) {
+  test('JSON for every other content type, compared as Go does (exactly, no case folding or trimming)', () => {
+    for (const contentType of [
+      'application/json',
+      'application/xhtml+xml',
+      'text/plain',
+      'application/soap+xml',
+      'Application/XML',
+      'application/xml ; charset=utf-8',
+      ' text/xml',
+    ]) {
       const a = tykRenderer.refuse(TYK, refused('missing_token'), { requestId: 'r', contentType });
       expect(a.headers['content-type']).toBe('application/json');
+      expect(a.body).toBe('{\n    "error": "Authorization field missing"\n}');
     }
   });
 });

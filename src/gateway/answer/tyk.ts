@@ -3,9 +3,10 @@
  * Tyk's JWT, OpenID Connect, access-rights, rate-limit and quota
  * middleware give for each of oidc-gw's refusal reasons, in Tyk's error
  * template: `{\n    "error": "MSG"\n}` (4-space indent, no trailing
- * newline) with `Content-Type: application/json` and `X-Generator: tyk.io`
- * (unless hide_generator_header), or `<error>MSG</error>\n` when the
- * request's Content-Type is XML. `X-RateLimit-*` carry the quota by default,
+ * newline, MSG escaped by Go's JSEscapeString) with `Content-Type:
+ * application/json` and `X-Generator: tyk.io` (unless
+ * hide_generator_header), or `<error>MSG</error>\n` (MSG as is) when the
+ * request's Content-Type is `application/xml` or `text/xml`. `X-RateLimit-*` carry the quota by default,
  * the rate limit with `rate_limit_response_headers: rate_limits`.
  *
  * The table is total over REASONS (the type says so): every refusal gets a
@@ -178,44 +179,57 @@ function refusingRule(o: Refused): LimitState | undefined {
   return o.limits?.find((s) => !s.allowed);
 }
 
-/** A JSON string as Go's encoder writes it (`<`, `>`, `&`, U+2028/9 escaped). */
-export function goJsonString(text: string): string {
-  return JSON.stringify(text).replace(/[<>&\u2028\u2029]/g, (c) => {
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
-}
+/** Unicode's printable characters outside ASCII (Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols). */
+const GO_PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
 
-/** Go's HTML escaping of a template value. */
-export function xmlEscape(text: string): string {
-  return text.replace(/[&<>"'\0]/g, (c) => {
-    switch (c) {
-      case '&':
-        return '&amp;';
-      case '<':
-        return '&lt;';
-      case '>':
-        return '&gt;';
-      case '"':
-        return '&#34;';
-      case "'":
-        return '&#39;';
-      default:
-        return '\uFFFD';
+const JS_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  "'": "\\'",
+  '"': '\\"',
+  '<': '\\u003C',
+  '>': '\\u003E',
+  '&': '\\u0026',
+  '=': '\\u003D',
+};
+
+/**
+ * Go's `template.JSEscapeString`, which Tyk applies to the message before
+ * putting it between the quotes of its JSON error template: backslash,
+ * `'` and `"` get a backslash; `<`, `>`, `&`, `=` and control characters
+ * become `\u00XX` (upper-case hex); other characters are kept when
+ * printable, else `\uXXXX`. Not JSON.stringify: `'` becomes `\'` and a
+ * newline `\u000A`.
+ */
+export function goJsEscape(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const code = ch.codePointAt(0) as number;
+    if (code < 0x80) {
+      const escaped = JS_ESCAPES[ch];
+      if (escaped !== undefined) out += escaped;
+      else if (code < 0x20) out += `\\u00${code.toString(16).toUpperCase().padStart(2, '0')}`;
+      else out += ch;
+    } else if (code >= 0xd800 && code <= 0xdfff) {
+      // A lone surrogate reaches Go as U+FFFD (printable).
+      out += '\uFFFD';
+    } else if (GO_PRINTABLE.test(ch)) {
+      out += ch;
+    } else {
+      out += `\\u${code.toString(16).toUpperCase().padStart(4, '0')}`;
     }
-  });
+  }
+  return out;
 }
 
-const XML_TYPES: ReadonlySet<string> = new Set([
-  'application/xml',
-  'text/xml',
-  'application/soap+xml',
-]);
-
-/** The request's XML media type, when it has one Tyk answers in XML. */
+/**
+ * The request's XML media type, when Tyk answers in XML: the Content-Type
+ * up to its first `;`, compared as Go's switch does, exactly (no trimming,
+ * no case folding): `application/xml` or `text/xml`.
+ */
 function xmlType(contentType: string | undefined): string | undefined {
   if (!contentType) return undefined;
-  const media = (contentType.split(';')[0] ?? '').trim().toLowerCase();
-  return XML_TYPES.has(media) ? media : undefined;
+  const media = contentType.split(';')[0];
+  return media === 'application/xml' || media === 'text/xml' ? media : undefined;
 }
 
 function errorAnswer(
@@ -229,9 +243,8 @@ function errorAnswer(
     'content-type': xml ?? 'application/json',
   };
   if (!options.hideGenerator) headers['x-generator'] = 'tyk.io';
-  const body = xml
-    ? `<error>${xmlEscape(message)}</error>\n`
-    : `{\n    "error": ${goJsonString(message)}\n}`;
+  // Tyk executes the XML template raw (text/template): the message is not escaped.
+  const body = xml ? `<error>${message}</error>\n` : `{\n    "error": "${goJsEscape(message)}"\n}`;
   return { status, headers, body };
 }
 

@@ -73,10 +73,11 @@ async function parse(file: string, text: string): Promise<unknown> {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const line = e?.linePos?.[0];
+    // linePos is set only with prettyErrors: count the lines up to the error's offset.
+    const line = e ? text.slice(0, e.pos[0]).split('\n').length : undefined;
     throw new PlanError(
       file,
-      line ? `line ${line.line}` : '',
+      line ? `line ${line}` : '',
       `not valid YAML or JSON: ${e?.message.split('\n')[0] ?? 'parse error'}`,
     );
   }

@@ -72,6 +72,43 @@ function upstreamFailure(error: unknown): { status: 502 | 504; reason: string } 
   return { status: 502, reason: 'upstream_unreachable' };
 }
 
+/**
+ * A request head the gateway will not pass on, whatever the API: two `Host`
+ * headers (RFC 9112 §3.2: 400; which one would the upstream believe?), or a
+ * transfer coding other than `chunked` (RFC 9112 §6.1: 501; the upstream
+ * would get the body with the coding silently dropped).
+ */
+function framingProblem(
+  req: IncomingMessage,
+): { status: number; reason: string; body: Record<string, string> } | undefined {
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i] as string;
+    if (n.length === 4 && n.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) {
+    return {
+      status: 400,
+      reason: 'duplicate_host',
+      body: { error: 'invalid_request', error_description: 'more than one Host header' },
+    };
+  }
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined && te.toLowerCase() !== 'chunked') {
+    const codings = te.split(',').map((c) => c.trim().toLowerCase());
+    const unknown = codings.some((c) => c !== 'chunked');
+    return {
+      status: unknown ? 501 : 400,
+      reason: unknown ? 'transfer_coding_unsupported' : 'bad_transfer_encoding',
+      body: unknown
+        ? { error: 'not_implemented', error_description: 'transfer coding not supported' }
+        : { error: 'invalid_request', error_description: 'chunked applied more than once' },
+    };
+  }
+  return undefined;
+}
+
 function requestHasBody(req: IncomingMessage): boolean {
   const h = req.headers;
   return (
@@ -164,6 +201,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   upstreamStarted = 0;
   /** The limit states of this request, for the response headers. */
   limitStates: readonly LimitState[] | undefined;
+  /**
+   * The client sent `Expect: 100-continue` (Node's 'checkContinue'): the
+   * 100 is written only once the request is accepted, just before it is
+   * forwarded; a refusal goes out without inviting the body.
+   */
+  continueOnForward = false;
 
   constructor(
     readonly deps: ExchangeDeps,
@@ -228,6 +271,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
           error: 'invalid_request',
           error_description: 'the request target must be a path',
         });
+        return;
+      }
+      const framing = framingProblem(req);
+      if (framing) {
+        this.reason = framing.reason;
+        this.res.setHeader('connection', 'close');
+        this.sendJson(framing.status, framing.body);
         return;
       }
       const match = this.compiled.router.match(url);
@@ -652,6 +702,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return;
       }
     }
+    if (this.continueOnForward && !this.res.headersSent) this.res.writeContinue();
     this.upstreamStarted = performance.now();
     const timeoutMs = api.plan.upstream.timeoutMs;
     api.pool.dispatch(

@@ -152,6 +152,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     (req, res) => new Exchange(deps, compiled, req, res).run(),
   );
 
+  // `Expect: 100-continue`: Node would answer 100 at once; with this listener
+  // the exchange runs first and invites the body only once the request is
+  // accepted (a refused one gets its answer without 100 Continue).
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const exchange = new Exchange(deps, compiled, req, res);
+    exchange.continueOnForward = true;
+    exchange.run();
+  });
+
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     // The same checks as any request: a ServerResponse on the socket, so a

@@ -129,7 +129,7 @@ export function upstreamHeaders(
         if (options.stripAuthorization) continue;
         break;
       case 'expect':
-        // Node answers `100-continue` itself; undici does not take the header.
+        // The gateway answers `100-continue` itself (after its checks); undici does not take the header.
         continue;
       default:
         break;

@@ -93,6 +93,14 @@ export function register(program: Command, host: CommandHost): void {
         .choices(['open', 'closed'])
         .default('open'),
     )
+    .addOption(
+      new Option(
+        '--workers <n>',
+        'processes sharing the port (limits with more than 1 need --redis)',
+      )
+        .default(1)
+        .argParser(positiveInteger('--workers')),
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .addOption(
       new Option('--port <n>', 'port to listen on (0: any free port)')
@@ -391,6 +399,7 @@ export async function parseServeOptions(
     limitBy,
     redis,
     redisFailure: (opts['redisFailure'] as 'open' | 'closed' | undefined) ?? 'open',
+    workers: (opts['workers'] as number | undefined) ?? 1,
     trustFlagsGiven,
     upstream,
     host: String(opts['host'] ?? '127.0.0.1'),

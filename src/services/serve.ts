@@ -64,6 +64,8 @@ export interface ServeOptions {
   readonly redisFailure: 'open' | 'closed';
   /** Flags given on the command line that describe a flag API (a conflict with --file). */
   readonly trustFlagsGiven: readonly string[];
+  /** `--workers N`: processes sharing the port (services/workers.ts); 1 when absent. */
+  readonly workers?: number;
 }
 
 /** A PlanError as the CLI reports it (exit 2, `FILE: PATH: what is wrong`). */
@@ -366,13 +368,21 @@ export async function runServe(ctx: Context, options: ServeOptions): Promise<num
   tightenOldGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap.setFlags);
   const youngGeneration = capYoungGeneration(process.execArgv, ctx.env['NODE_OPTIONS'], heap);
   try {
+    if ((options.workers ?? 1) > 1) {
+      const { runWorkers } = await import('./workers.js');
+      return await runWorkers(ctx, options, (o, onStarted) => runGateway(ctx, o, onStarted));
+    }
     return await runGateway(ctx, options);
   } finally {
     youngGeneration.stop();
   }
 }
 
-async function runGateway(ctx: Context, options: ServeOptions): Promise<number> {
+async function runGateway(
+  ctx: Context,
+  options: ServeOptions,
+  onStarted?: (service: GatewayService, failure: 'open' | 'closed') => void,
+): Promise<number> {
   const { createHttpClient } = await import('../http/client.js');
   const stderr = ctx.io.stderr;
   const format = options.logFormat ?? (stderr.isTTY ? 'pretty' : 'json');
@@ -559,6 +569,7 @@ async function runGateway(ctx: Context, options: ServeOptions): Promise<number> 
     `listening on ${gateway.url}${gateway.adminUrl ? ` (admin: ${gateway.adminUrl}/metrics)` : ''}`,
   );
   log.flush();
+  onStarted?.(service, options.redisFailure);
   await stopped;
   return 0;
 }

@@ -403,7 +403,9 @@ export function compileOpenIdConnect(
     c['bearer_token_param_type'],
     `${at}.bearer_token_param_type`,
   ) ?? ['header', 'query', 'body'];
-  if (paramTypes.includes('body')) {
+  // Only the bearer and introspection methods read a token from the request.
+  const readsToken = methods.includes('bearer') || methods.includes('introspection');
+  if (readsToken && paramTypes.includes('body')) {
     warn(where, `${at}.bearer_token_param_type`, 'tokens in a form body are not read');
   }
   const cookie = optString(where, c['bearer_token_cookie_name'], `${at}.bearer_token_cookie_name`);
@@ -509,6 +511,13 @@ export function compileOpenIdConnect(
           `"${f}" is not header, query or body`,
         );
       }
+    }
+    if (from.includes('body')) {
+      warn(
+        where,
+        `${at}.client_credentials_param_type`,
+        'client_id / client_secret in a form body are not read (HTTP Basic and the query are)',
+      );
     }
     const names =
       optStrings(where, c['token_post_args_names'], `${at}.token_post_args_names`) ?? [];

@@ -412,9 +412,17 @@ async function verifyReport(
   if (jwksUri !== null && discoveryUrl === null) {
     report.gateway = inspect.gatewayFor(report, inspectOptions, { jwksUri });
   }
-  const result = await verify.verifySignature(token, source, {
-    ...(fetch ? { fetch } : {}),
+  // One verification for decode and serve: the gateway's verifier decides,
+  // decode's own checks only explain (core/gateway/decode-verdict.ts).
+  const { gatewayVerdict } = await import('../core/gateway/decode-verdict.js');
+  const result = await gatewayVerdict(token, source, {
+    fetch: fetch ?? ((url: string, init: RequestInit) => globalThis.fetch(url, init)),
     timeoutSeconds: ctx.globals.timeout,
+    explain: (fetched) =>
+      verify.verifySignature(token, fetched, {
+        ...(fetch ? { fetch } : {}),
+        timeoutSeconds: ctx.globals.timeout,
+      }),
   });
   inspect.applySignature(report, result, trust);
   return {

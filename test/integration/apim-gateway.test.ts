@@ -358,6 +358,22 @@ describe('where the policy applies and where keys come from', () => {
   });
 });
 
+describe('clock-skew', () => {
+  test('clock-skew="60" accepts a token expired 30 s ago and refuses one expired 90 s ago', async () => {
+    const c = clock();
+    const gw = await gateway(policy(validateJwt('clock-skew="60"')), { now: c.now });
+    const t = await token();
+    const { exp } = JSON.parse(Buffer.from(t.split('.')[1] as string, 'base64url').toString()) as {
+      exp: number;
+    };
+    c.shift = (exp + 30) * 1000 - c.start;
+    expect((await call(gw, bearer(t))).status).toBe(200);
+    c.shift = (exp + 90) * 1000 - c.start;
+    expectApim(await call(gw, bearer(await token())), 401, 'Invalid JWT.');
+    expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'TokenExpired' });
+  });
+});
+
 describe('required-claims', () => {
   test('match="all" with a separator: every value must be among the split claim', async () => {
     const gw = await gateway(
@@ -653,6 +669,29 @@ describe('a counter key that is null', () => {
     );
     expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'ExpressionValueEvaluationFailure' });
     expect((await call(gw, { 'x-access-token': t, ...bearer(t) })).status).toBe(200);
+  });
+});
+
+describe('validate-jwt without require-scheme', () => {
+  test('a bare token passes, a Basic header is refused by validate-jwt before the counter key is read', async () => {
+    const gw = await gateway(
+      policy(`<validate-jwt header-name="Authorization">
+            ${openidConfig()}
+            <audiences><audience>${idp.audience}</audience></audiences>
+        </validate-jwt>
+        <rate-limit-by-key calls="5" renewal-period="60" counter-key="${SUBJECT_KEY}" />`),
+    );
+    // Cautious: --check warns, although validate-jwt leaves only JWTs through.
+    expect(gw.plan.warnings.map((w) => w.path)).toContain(
+      '/policies/inbound/rate-limit-by-key[1]/@counter-key',
+    );
+    const t = await token();
+    expect((await call(gw, { authorization: t })).status).toBe(200);
+    expect((await call(gw, bearer(t))).status).toBe(200);
+    expect(lastRequest(gw)).toMatchObject({ status: 200, sub: 'test-post' });
+    expectApim(await call(gw, { authorization: 'Basic dXNlcjpwYXNz' }), 401, 'Invalid JWT.');
+    expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'JwtInvalid' });
+    expectApim(await call(gw), 401, 'JWT not present.');
   });
 });
 

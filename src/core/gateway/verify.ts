@@ -239,7 +239,7 @@ export class Verifier {
         payload: Record<string, unknown> | undefined;
         credential?: Readonly<Record<string, string>>;
       }
-    | { ok: false; refusal: Refusal }
+    | { ok: false; refusal: Refusal; detail?: RefusalDetail }
   > {
     const { maxTokenBytes } = this.options;
     if (token.length > maxTokenBytes) {
@@ -284,6 +284,8 @@ export class Verifier {
           refusal: refusal('key_claim_missing', {
             description: `token has no ${keyed.claim} to select its credential`,
           }),
+          // Kong tells an empty value ("Invalid 'iss' in claims") from a missing one.
+          ...(value === '' ? { detail: { claim: keyed.claim, value: '' } } : {}),
         };
       }
       const credential = typeof value === 'string' ? keyed.byValue.get(value) : undefined;

@@ -206,6 +206,23 @@ describe('jwt plugin: a consumer whose jwt_secret is the IdP (key = iss, RS256 P
     );
   });
 
+  it("no iss: No mandatory 'iss' in claims; an empty iss: Invalid 'iss' in claims", async () => {
+    const stranger = await makeKey('RS256', 'stranger');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    await refused(
+      '/orders',
+      { authorization: `Bearer ${await sign(stranger, { sub: 'x', exp })}` },
+      `{"message":"No mandatory 'iss' in claims"}`,
+      'Bearer error="invalid_token"',
+    );
+    await refused(
+      '/orders',
+      { authorization: `Bearer ${await sign(stranger, { iss: '', sub: 'x', exp })}` },
+      `{"message":"Invalid 'iss' in claims"}`,
+      'Bearer error="invalid_token"',
+    );
+  });
+
   it('with realm: Bearer realm="orders", then error="invalid_token" with no comma', async () => {
     await refused('/realm', {}, '{"message":"Unauthorized"}', 'Bearer realm="orders"');
     await refused(

@@ -424,14 +424,21 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const { store, failure } = this.deps.limits;
     const now = this.deps.clock();
     const scope = api.counterScope;
-    Promise.all(
-      [...byIdentity].map(([id, list]) =>
-        store.hit({ api: scope, identity: id }, list, now, list[0]?.cost ?? 1),
-      ),
-    ).then(
-      (results) => {
+    // One store call per identity, in rule order; a refusal stops the rules after it, across
+    // identities too (Tyk's identity rate and quota before the API-wide limit: a request refused
+    // by the first never counts on the second; APIM's policies in document order).
+    const hitInOrder = async (): Promise<LimitState[]> => {
+      const all: LimitState[] = [];
+      for (const [id, list] of byIdentity) {
+        const states = await store.hit({ api: scope, identity: id }, list, now, list[0]?.cost ?? 1);
+        all.push(...states);
+        if (states.some((s) => !s.allowed)) break;
+      }
+      return all;
+    };
+    hitInOrder().then(
+      (states) => {
         if (this.res.destroyed || this.finished) return;
-        const states = results.flat();
         const refusedBy = states.find((s) => !s.allowed);
         if (refusedBy) {
           this.limitLabel = refusedBy.rule.label;
@@ -591,7 +598,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         if (!rules.some((r) => r.id === rule.id)) rules.push(rule);
       }
     }
-    return { rules: [...api.plan.limits, ...rules], identity };
+    // The policies' rate and quota first, the API-wide limit after them, as Tyk's
+    // RateLimitAndQuotaCheck runs before RateLimitForAPI.
+    return { rules: [...rules, ...api.plan.limits], identity };
   }
 
   facts(): RequestFacts {

@@ -513,3 +513,37 @@ describe('policies: per-identity rate and quota across re-issued tokens, access 
     expect(lastLine(gw, '/closed/x')).toMatchObject({ status: 403, reason: 'api_not_allowed' });
   });
 });
+
+describe('global_rate_limit: the API-wide limit runs after the identity rate limit, as in Tyk', () => {
+  const clock = { now: 0 };
+  let gw: TestGateway;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    alice = await accessToken('post');
+    bob = await accessToken('basic');
+    clock.now = Date.now() + 1000;
+    gw = await gateway([fixture('shared-api.json'), fixture('policies.json')], () => clock.now);
+  });
+
+  it('a request refused by the identity limit does not use the API-wide allowance; over it: 429 API Rate Limit Exceeded', async () => {
+    expect((await call(gw, '/shared/a', alice)).status).toBe(200);
+    expect((await call(gw, '/shared/a', alice)).status).toBe(200);
+    // Third in 60 s for this sub (policy pair: 2 per 60 s).
+    expectTyk(await call(gw, '/shared/own', alice), 429, 'Rate Limit Exceeded');
+    expect(lastLine(gw, '/shared/own')).toMatchObject({ limit: 'policy pair: rate 2 per 60s' });
+    // Tyk's RateLimitForAPI runs after RateLimitAndQuotaCheck: the API has seen 2 requests, not 3.
+    expect((await call(gw, '/shared/b', bob)).status).toBe(200);
+    const over = await call(gw, '/shared/api', bob);
+    expectTyk(over, 429, 'API Rate Limit Exceeded');
+    expect(lastLine(gw, '/shared/api')).toMatchObject({
+      status: 429,
+      reason: 'rate_limited',
+      limit: 'global_rate_limit',
+    });
+    // The rolling minute passes for everyone.
+    clock.now += 61_000;
+    expect((await call(gw, '/shared/a', alice)).status).toBe(200);
+  });
+});

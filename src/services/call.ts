@@ -22,6 +22,7 @@ import {
 import { isJsonType, prettyJson } from '../core/call/pretty-json.js';
 import { progressLine, summaryLine, wantsProgress } from '../core/call/progress.js';
 import { printableLine } from '../core/call/printable.js';
+import { limitSummary, readLimitHeaders, retryNote } from '../core/call/rate-limit.js';
 import {
   BODY_HEADERS,
   CREDENTIAL_HEADERS,
@@ -915,8 +916,27 @@ async function deliver(
     }
     renderDiagnosis(ctx, report, redactUrl(attempt.url.href));
   }
+  // Rate limits (docs/commands/call.md): in the summary, and when to retry a 429.
+  const limits = readLimitHeaders(response.headers, ctx.now());
+  if (status === 429 && !options.silent) {
+    if (
+      toStdout &&
+      writeBody &&
+      ctx.io.stdout.isTTY &&
+      received > 0 &&
+      !endsWithNewline(captured, received, capturedBytes)
+    ) {
+      ctx.io.stderr.write('\n');
+    }
+    ctx.out.warn(`${status} ${statusText || 'Too Many Requests'}: ${retryNote(limits, ctx.now())}`);
+  }
   if (ctx.io.stderr.isTTY && !options.silent) {
-    ctx.out.info(ctx.out.style.dim(summaryLine(status, statusText, elapsed, received)));
+    const limitText = limits ? limitSummary(limits) : undefined;
+    ctx.out.info(
+      ctx.out.style.dim(
+        `${summaryLine(status, statusText, elapsed, received)}${limitText ? ` · ${limitText}` : ''}`,
+      ),
+    );
   }
   if (failing) {
     throw new GwError(

@@ -21,6 +21,8 @@ import {
 } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { runCall, type CallOptions } from '../../src/services/call.js';
+import { captureContext } from '../helpers/call-context.js';
 
 let idp: Idp;
 let upstream: Upstream;
@@ -287,5 +289,49 @@ describe('atomicity: 1,000 concurrent requests for one identity, limit 100', () 
       expect(counts.get(429)).toBe(900);
       expect(upstream.requests).toHaveLength(100);
     }, 60_000);
+  });
+});
+
+describe('call against a limited API', () => {
+  function callOptions(url: string, token: string): CallOptions {
+    return {
+      url,
+      headers: [],
+      data: [],
+      include: false,
+      silent: false,
+      fail: false,
+      failWithBody: false,
+      location: false,
+      maxRedirs: 20,
+      insecure: false,
+      clientCredentials: false,
+      idToken: false,
+      noAuth: false,
+      token,
+      settingsOpts: {},
+    };
+  }
+
+  it('shows the limit headers in its summary, and on 429 when to retry', async () => {
+    const gw = await gateway({ rateLimit: '2/1h' });
+    const token = await idp.token({ user: 'alice' });
+    const url = `${gw.url}/orders`;
+    const first = captureContext({ stderrTty: true, now: () => NOW });
+    expect(await runCall(first.ctx, callOptions(url, token))).toBe(0);
+    expect(first.stderr()).toMatch(/^200 OK · .* · limit 2, 1 left, resets in \d+ (s|min)/m);
+
+    const second = captureContext({ stderrTty: true, now: () => NOW });
+    await runCall(second.ctx, callOptions(url, token));
+    expect(second.stderr()).toContain('limit 2, 0 left');
+
+    // Refused: a warning says when to retry (terminal or not), from Retry-After.
+    const refused = captureContext({ stderrTty: false, now: () => NOW });
+    expect(await runCall(refused.ctx, callOptions(url, token))).toBe(0);
+    expect(refused.stderr()).toMatch(
+      /^warning: 429 Too Many Requests: retry in \d+ (s|min|h)( \d+ (s|min))?, at \d\d:\d\d:\d\d UTC \(Retry-After\)$/m,
+    );
+    expect(JSON.parse(refused.stdout().toString()).error).toBe('rate_limited');
+    expect(upstream.requests).toHaveLength(2);
   });
 });

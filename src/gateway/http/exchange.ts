@@ -491,8 +491,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       case 'ip':
         return this.clientAddress();
       case 'header': {
+        // A header may carry an API key: counted and logged by its hash.
         const value = this.req.headers[key.header.toLowerCase()];
-        return typeof value === 'string' && value !== '' ? value.slice(0, 256) : undefined;
+        return typeof value === 'string' && value !== '' ? hashedIdentity(value) : undefined;
       }
       case 'consumer':
         return (
@@ -511,8 +512,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       case 'expression': {
         const compiled = api.expressions.get(key.source);
         if (!compiled) return undefined;
+        // An APIM counter key is often a subscription key or a token: hashed.
         const value = compiled(this.expressionContext());
-        return value === null || value === '' ? undefined : value.slice(0, 512);
+        return value === null || value === '' ? undefined : hashedIdentity(value);
       }
     }
   }

@@ -19,6 +19,15 @@ export interface DecodeOptions {
   readonly secret: string | undefined;
   readonly clockSkew: number;
   readonly idToken: boolean;
+  /** --file: what each API of these gateway files would answer (services/decode-file.ts). */
+  readonly files: readonly string[];
+  readonly fileOptions: {
+    readonly format: 'oidc-gw' | 'tyk' | 'kong' | 'apim' | undefined;
+    readonly path: string | undefined;
+    readonly upstream: string | undefined;
+    readonly namedValues: Readonly<Record<string, string>>;
+    readonly strict: boolean;
+  };
 }
 
 /** The most stdin may carry: far more than any token, far less than a mistake like piping a file. */
@@ -62,7 +71,25 @@ export function register(program: Command, host: CommandHost): void {
         .default(0)
         .argParser(nonNegativeInteger('--clock-skew')),
     )
-    .option('--id-token', "decode the profile's cached ID token instead of its access token");
+    .option('--id-token', "decode the profile's cached ID token instead of its access token")
+    .option(
+      '-f, --file <file>',
+      'a gateway configuration (as serve --file): say what each of its APIs would answer to this token (repeatable)',
+      collect,
+    )
+    .option('--path <path>', 'with --file: only the API that serves this request path')
+    .addOption(
+      new Option(
+        '--format <format>',
+        "with --file: the files' format (default: from their content)",
+      ).choices(['oidc-gw', 'tyk', 'kong', 'apim']),
+    )
+    .option('--upstream <url>', 'with --file and an APIM policy: where the policy applies')
+    .option('--named-value <name=value>', 'with --file and an APIM policy: a named value', collect)
+    .option(
+      '--strict',
+      "with --file: add oidc-gw's own checks to the gateway's (as serve --strict)",
+    );
   addCommonOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -72,6 +99,7 @@ stdin is piped, or else (no argument, stdin a terminal or empty) from the
 profile's token cache: the access token, or the ID token with --id-token.
 
 Exit status: 0 no check failed, 1 a check failed, 2 the input is not a token.
+With --file: 0 when every selected API accepts the token, 1 otherwise.
 
 Examples:
   oidc-gw decode eyJhbGciOiJSUzI1NiIs...
@@ -79,6 +107,7 @@ Examples:
   oidc-gw decode 'Authorization: Bearer eyJhbGciOi...'
   oidc-gw decode --issuer https://TENANT.auth0.com/ --audience https://api.example.com/ --verify TOKEN
   oidc-gw decode --key public.pem TOKEN
+  oidc-gw decode TOKEN --file kong.yaml --path /orders      # what Kong would answer, and why
   oidc-gw token --client-credentials | oidc-gw decode --json`,
   );
   host.action(cmd, async (ctx, args, opts) => runDecode(ctx, await parseOptions(ctx, args, opts)));
@@ -113,6 +142,30 @@ async function parseOptions(
     (a): a is string => typeof a === 'string',
   );
   if (audiences.some((a) => a === '')) throw await usage('--audience is empty');
+  const files = (Array.isArray(opts['file']) ? (opts['file'] as unknown[]) : []).filter(
+    (f): f is string => typeof f === 'string',
+  );
+  if (files.length === 0) {
+    for (const [key, flag] of [
+      ['path', '--path'],
+      ['format', '--format'],
+      ['upstream', '--upstream'],
+      ['namedValue', '--named-value'],
+      ['strict', '--strict'],
+    ] as const) {
+      if (opts[key] !== undefined) throw await usage(`${flag} goes with --file`);
+    }
+  } else if (opts['verify'] === true || given.length > 0) {
+    throw await usage(
+      '--file says which keys each API trusts: it cannot be combined with --verify, --key, --jwks-uri or --secret',
+    );
+  }
+  const namedValues: Record<string, string> = {};
+  for (const item of Array.isArray(opts['namedValue']) ? (opts['namedValue'] as string[]) : []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw await usage(`--named-value takes NAME=VALUE, not "${item}"`);
+    namedValues[item.slice(0, eq)] = item.slice(eq + 1);
+  }
   let input: DecodeOptions['input'];
   if (arg !== undefined && arg !== '-') input = { kind: 'argument', value: arg };
   else if (arg === '-') input = { kind: 'stdin' };
@@ -128,6 +181,14 @@ async function parseOptions(
     secret,
     clockSkew: typeof opts['clockSkew'] === 'number' ? opts['clockSkew'] : 0,
     idToken: opts['idToken'] === true,
+    files,
+    fileOptions: {
+      format: str(opts['format']) as DecodeOptions['fileOptions']['format'],
+      path: str(opts['path']),
+      upstream: str(opts['upstream']),
+      namedValues,
+      strict: opts['strict'] === true,
+    },
   };
 }
 
@@ -220,6 +281,10 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
     if (raw.trim() === '') raw = await cachedToken(ctx, options.idToken);
   } else raw = await cachedToken(ctx, options.idToken);
   const { token, form } = core.extractToken(raw, { idToken: options.idToken });
+  if (options.files.length > 0) {
+    const { decodeWithFiles } = await import('../services/decode-file.js');
+    return decodeWithFiles(ctx, { files: options.files, ...options.fileOptions }, token);
+  }
   const inspectOptions = {
     now: ctx.now(),
     clockSkew: options.clockSkew,

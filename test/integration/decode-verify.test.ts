@@ -77,6 +77,14 @@ function options(token: string | undefined, extra: Partial<DecodeOptions> = {}):
     secret: undefined,
     clockSkew: 0,
     idToken: false,
+    files: [],
+    fileOptions: {
+      format: undefined,
+      path: undefined,
+      upstream: undefined,
+      namedValues: {},
+      strict: false,
+    },
     ...extra,
   };
 }

@@ -340,6 +340,8 @@ export interface HeaderCheck {
   readonly message: string;
   /** XPath, for --check and logs. */
   readonly label: string;
+  /** Placed after validate-jwt in the document: checked once the token is verified (APIM runs policies in order). */
+  readonly afterToken?: boolean;
 }
 
 /** Tyk's policy resolution, compiled (docs/gateways/tyk.md). */

@@ -745,6 +745,23 @@ describe('check-header and the 403 patterns', () => {
   });
 });
 
+describe('document order', () => {
+  test("a check-header after validate-jwt runs after it: a request failing both gets validate-jwt's answer", async () => {
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <check-header name="X-Tenant" failed-check-httpcode="403" failed-check-error-message="Missing or wrong tenant" ignore-case="true">
+            <value>contoso</value>
+        </check-header>`),
+    );
+    expectApim(await call(gw), 401, 'JWT not present.');
+    expect(lastRequest(gw)).toMatchObject({ reason: 'missing_token' });
+    const t = await token();
+    expectApim(await call(gw, bearer(t)), 403, 'Missing or wrong tenant');
+    expect(lastRequest(gw)).toMatchObject({ reason: 'header_check_failed', sub: 'test-post' });
+    expect((await call(gw, { ...bearer(t), 'x-tenant': 'contoso' })).status).toBe(200);
+  });
+});
+
 describe('named values', () => {
   test('{{name}} in the openid-config URL and the audience', async () => {
     const plan = await load(

@@ -739,7 +739,7 @@ function readQuotaByKey(r: Reader, node: XNode, id: string, order: number): Limi
 // ---------------------------------------------------------------------------
 // check-header
 
-function readCheckHeader(r: Reader, node: XNode): HeaderCheck {
+function readCheckHeader(r: Reader, node: XNode, afterToken: boolean): HeaderCheck {
   const name = constAttr(r, node, 'name');
   if (!name) fail(r, node.path, 'check-header needs a name');
   const status = intAttr(r, node, 'failed-check-httpcode', { min: 100, max: 599 });
@@ -765,6 +765,7 @@ function readCheckHeader(r: Reader, node: XNode): HeaderCheck {
     status,
     message,
     label: node.path,
+    ...(afterToken ? { afterToken } : {}),
   };
 }
 
@@ -963,7 +964,8 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
           break;
         }
         case 'check-header':
-          headerChecks.push(readCheckHeader(r, policy));
+          // After validate-jwt in the document: checked once the token is verified.
+          headerChecks.push(readCheckHeader(r, policy, jwt !== undefined));
           break;
         case 'choose': {
           const part = readChoose(r, policy, jwt);

@@ -291,6 +291,7 @@ describe('openid-connect bearer: audience_required and scopes_required', () => {
     expect(res.status).toBe(403);
     expect(await res.text()).toBe('{"message":"Forbidden"}');
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope"');
     expect(upstream.requests.length).toBe(before);
   });
 
@@ -319,9 +320,11 @@ describe('openid-connect bearer: audience_required and scopes_required', () => {
     const none = await get(`${gw.url}/bearer`);
     expect(none.status).toBe(401);
     expect(await none.text()).toBe('{"message":"Unauthorized"}');
+    expect(none.headers.get('www-authenticate')).toBe('Bearer');
     const bad = await get(`${gw.url}/bearer`, { authorization: 'Bearer garbage' });
     expect(bad.status).toBe(401);
     expect(await bad.text()).toBe('{"message":"Unauthorized"}');
+    expect(bad.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
   });
 });
 

@@ -297,7 +297,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const checks = api.plan.headerChecks;
       if (checks) {
         for (let i = 0; i < checks.length; i++) {
-          if (!headerCheckPasses(req, checks[i] as HeaderCheck)) {
+          const check = checks[i] as HeaderCheck;
+          if (!check.afterToken && !headerCheckPasses(req, check)) {
             this.reason = 'header_check_failed';
             return this.write(api.headerCheckAnswers[i] as Answer);
           }
@@ -396,11 +397,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private accepted(api: CompiledApi, v: Verified, authorization: string | undefined): void {
     this.sub = v.sub;
     this.iss = v.iss;
+    // APIM check-header policies placed after validate-jwt.
+    const checks = api.plan.headerChecks;
+    for (let i = 0; checks && i < checks.length; i++) {
+      const check = checks[i] as HeaderCheck;
+      if (check.afterToken && !headerCheckPasses(this.req, check)) {
+        this.reason = 'header_check_failed';
+        return this.write(api.headerCheckAnswers[i] as Answer);
+      }
+    }
     if ('refusal' in v.forward) return this.fail(v.forward.refusal);
     let rules: readonly LimitRule[] = api.plan.limits;
     let identity: string | undefined;
     if (api.plan.policies && api.policyClaims) {
-      const resolved = this.resolvePolicies(api, v);
+      const resolved = resolvePolicies(api, v);
       if ('refusal' in resolved) return this.fail(resolved.refusal, resolved.detail);
       rules = resolved.rules;
       identity = resolved.identity;
@@ -539,69 +549,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private clientAddress(): string | undefined {
     const ip = this.req.socket.remoteAddress;
     return ip?.startsWith('::ffff:') ? ip.slice(7) : ip;
-  }
-
-  /**
-   * Tyk: which policies apply to this token (the policy claim, else the
-   * scope mapping, else the default policies; the OpenID Connect middleware:
-   * the token's client), whether one opens this API, and their limits
-   * (docs/gateways/tyk.md). Several policies: their rules are merged, the
-   * first of each id wins.
-   */
-  private resolvePolicies(
-    api: CompiledApi,
-    v: Verified,
-  ): { rules: LimitRule[]; identity: string } | { refusal: Refusal; detail?: RefusalDetail } {
-    const binding = api.plan.policies as PolicyBinding;
-    const claims = api.policyClaims as NonNullable<CompiledApi['policyClaims']>;
-    const first = (indexes: readonly number[]) => {
-      for (const i of indexes) {
-        const value = v.kept[i];
-        if (value !== undefined && value !== null && value !== '') return value;
-      }
-      return undefined;
-    };
-    let identity = identityText(first(claims.identity));
-    if (identity === undefined) return { refusal: refusal('identity_missing') };
-    let ids: string[] = [];
-    if (binding.clientPolicies && claims.client !== undefined) {
-      const aud = v.kept[claims.client];
-      const candidates = typeof aud === 'string' ? [aud] : scopeValues(aud);
-      const client = candidates.find((c) => Object.hasOwn(binding.clientPolicies!.byClient, c));
-      if (client === undefined) {
-        return { refusal: refusal('policy_not_found'), detail: { check: 'client' } };
-      }
-      ids = [binding.clientPolicies.byClient[client] as string];
-      if (binding.segregateByClient) identity = `${client}:${identity}`;
-    } else {
-      ids = scopeValues(first(claims.policy));
-      if (ids.length === 0 && binding.scopeToPolicy && claims.scope.length > 0) {
-        const mapping = binding.scopeToPolicy;
-        ids = scopeValues(first(claims.scope)).flatMap((s) =>
-          Object.hasOwn(mapping, s) ? [mapping[s] as string] : [],
-        );
-        if (ids.length === 0 && binding.defaultPolicies.length === 0) {
-          return { refusal: refusal('policy_not_found'), detail: { check: 'scope' } };
-        }
-      }
-      if (ids.length === 0) ids = [...binding.defaultPolicies];
-    }
-    if (ids.length === 0) return { refusal: refusal('policy_not_found') };
-    const known = ids.filter((id) => Object.hasOwn(binding.policies, id));
-    if (known.length === 0) {
-      return { refusal: refusal('policy_not_found'), detail: { check: 'policy_unknown' } };
-    }
-    const opening = known.filter((id) => binding.policies[id]?.allowsApi);
-    if (opening.length === 0) return { refusal: refusal('api_not_allowed') };
-    const rules: LimitRule[] = [];
-    for (const id of opening) {
-      for (const rule of binding.policies[id]?.limits ?? []) {
-        if (!rules.some((r) => r.id === rule.id)) rules.push(rule);
-      }
-    }
-    // The policies' rate and quota first, the API-wide limit after them, as Tyk's
-    // RateLimitAndQuotaCheck runs before RateLimitForAPI.
-    return { rules: [...rules, ...api.plan.limits], identity };
   }
 
   facts(): RequestFacts {
@@ -858,4 +805,67 @@ function looksLikeJws(token: string): boolean {
   if (first === -1) return false;
   const second = token.indexOf('.', first + 1);
   return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
+/**
+ * Tyk: which policies apply to this token (the policy claim, else the
+ * scope mapping, else the default policies; the OpenID Connect middleware:
+ * the token's client), whether one opens this API, and their limits
+ * (docs/gateways/tyk.md). Several policies: their rules are merged, the
+ * first of each id wins.
+ */
+export function resolvePolicies(
+  api: CompiledApi,
+  v: Verified,
+): { rules: LimitRule[]; identity: string } | { refusal: Refusal; detail?: RefusalDetail } {
+  const binding = api.plan.policies as PolicyBinding;
+  const claims = api.policyClaims as NonNullable<CompiledApi['policyClaims']>;
+  const first = (indexes: readonly number[]) => {
+    for (const i of indexes) {
+      const value = v.kept[i];
+      if (value !== undefined && value !== null && value !== '') return value;
+    }
+    return undefined;
+  };
+  let identity = identityText(first(claims.identity));
+  if (identity === undefined) return { refusal: refusal('identity_missing') };
+  let ids: string[] = [];
+  if (binding.clientPolicies && claims.client !== undefined) {
+    const aud = v.kept[claims.client];
+    const candidates = typeof aud === 'string' ? [aud] : scopeValues(aud);
+    const client = candidates.find((c) => Object.hasOwn(binding.clientPolicies!.byClient, c));
+    if (client === undefined) {
+      return { refusal: refusal('policy_not_found'), detail: { check: 'client' } };
+    }
+    ids = [binding.clientPolicies.byClient[client] as string];
+    if (binding.segregateByClient) identity = `${client}:${identity}`;
+  } else {
+    ids = scopeValues(first(claims.policy));
+    if (ids.length === 0 && binding.scopeToPolicy && claims.scope.length > 0) {
+      const mapping = binding.scopeToPolicy;
+      ids = scopeValues(first(claims.scope)).flatMap((s) =>
+        Object.hasOwn(mapping, s) ? [mapping[s] as string] : [],
+      );
+      if (ids.length === 0 && binding.defaultPolicies.length === 0) {
+        return { refusal: refusal('policy_not_found'), detail: { check: 'scope' } };
+      }
+    }
+    if (ids.length === 0) ids = [...binding.defaultPolicies];
+  }
+  if (ids.length === 0) return { refusal: refusal('policy_not_found') };
+  const known = ids.filter((id) => Object.hasOwn(binding.policies, id));
+  if (known.length === 0) {
+    return { refusal: refusal('policy_not_found'), detail: { check: 'policy_unknown' } };
+  }
+  const opening = known.filter((id) => binding.policies[id]?.allowsApi);
+  if (opening.length === 0) return { refusal: refusal('api_not_allowed') };
+  const rules: LimitRule[] = [];
+  for (const id of opening) {
+    for (const rule of binding.policies[id]?.limits ?? []) {
+      if (!rules.some((r) => r.id === rule.id)) rules.push(rule);
+    }
+  }
+  // The policies' rate and quota first, the API-wide limit after them, as Tyk's
+  // RateLimitAndQuotaCheck runs before RateLimitForAPI.
+  return { rules: [...rules, ...api.plan.limits], identity };
 }

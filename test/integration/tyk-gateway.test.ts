@@ -193,7 +193,9 @@ describe('a classic JWT API on the IdP JWKS URL (jwt_source = base64 of the URL,
     const line = lastLine(gw, '/orders/items');
     expect(line).toMatchObject({ status: 200, api: 'Orders (JWT, JWKS)', sub: 'test-post' });
     expect(line?.['reason']).toBeUndefined();
-    // Tyk sends no X-RateLimit-* when the session has no quota? See docs: oidc-gw sends them only with a quota.
+    // Policy "open" has no quota: no X-RateLimit-* (a documented difference: Tyk writes its
+    // session's values; docs/gateways/tyk.md, "Differences from Tyk").
+    expect(r.headers.get('x-ratelimit-limit')).toBeNull();
   });
 
   it('a bare token without "Bearer " is taken too (Tyk strips the prefix when present)', async () => {

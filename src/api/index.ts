@@ -10,10 +10,5 @@
  */
 export * from './testing.js';
 
-// ---------------------------------------------------------------------------
-// startGateway(planOrFileOrFlags) -> { url, stop(), reload() }: the gateway of
-// `oidc-gw serve`, in process or as a child (issue #17). Its run step is being
-// rewritten separately; export it here when it lands, and add it to
-// docs/testing.md, test/fixtures/consumer/types.ts and the TODO in
-// test/e2e/api-consumer.test.ts.
-// ---------------------------------------------------------------------------
+// startGateway (src/api/gateway.ts), the gateway of `oidc-gw serve` in
+// process, comes through testing.js: a test suite imports it from either.

@@ -6,24 +6,45 @@
  * - its own node:test suite (api.test.mjs): startIdp + a node:http API that
  *   verifies tokens with jose, its refusals asserted, through the public
  *   exports only;
- * - side-effects.mjs: no signal or exit handlers, no output, nothing left
- *   running after stop();
+ * - gateway.test.mjs: startIdp + startGateway (flag-like options and a YAML
+ *   file) in front of a node:http app that reads the forwarded identity: 200,
+ *   401 expired / other audience / no token, 403, a 2/1m limit's 429, reload;
+ * - `import 'oidc-gw'` traced: no gateway, network client or IdP loaded;
+ * - side-effects.mjs: startIdp and startGateway used, then no signal or exit
+ *   handlers, no output, nothing left running after stop() (the process
+ *   ends by itself);
  * - `tsc --noEmit` on a consumer .ts file (types.ts.txt): the exports and
  *   their declarations type-check strictly, without @types/node.
  *
- * TODO(startGateway): when `startGateway` is exported, the consumer suite puts
- * the gateway in front of its API (see the TODO in api.test.mjs) and
- * types.ts.txt uses it.
+ * Before that, startGateway from the sources (no packing): the same gateway
+ * as `serve` from flag-like options, a file, a plan; reload; its errors.
  *
  * Needs the build (`npm run build`): the tarball is packed from dist/ with
  * --ignore-scripts, so this test does not rebuild.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startGateway,
+  startIdp,
+  type Gateway,
+  type GatewayLogLine,
+  type Idp,
+} from '../../src/api/index.js';
+import { loadPlan } from '../../src/gateway/load/index.js';
 import { ROOT } from '../helpers/cli.js';
+import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 
 interface Run {
   code: number | null;
@@ -36,8 +57,14 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Runs a command to its end (killed after timeoutMs), with npm/vitest variables of this run removed. */
-function run(cmd: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<Run> {
-  const env: Record<string, string> = {};
+function run(
+  cmd: string,
+  args: readonly string[],
+  cwd: string,
+  timeoutMs: number,
+  extraEnv: Record<string, string> = {},
+): Promise<Run> {
+  const env: Record<string, string> = { ...extraEnv };
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined || /^(npm_|VITEST|NODE_OPTIONS$|NODE_ENV$)/i.test(k)) continue;
     env[k] = v;
@@ -74,6 +101,193 @@ describe('startIdp is the IdP of `oidc-gw idp`', () => {
       cli.SERVICE_CLIENT_ID,
       cli.DEFAULT_AUDIENCE,
     ]);
+  });
+});
+
+async function call(
+  url: string,
+  token?: string,
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
+  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: (await res.json()) as Record<string, unknown>,
+  };
+}
+
+describe('startGateway is the gateway of `oidc-gw serve`, in process', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-start-gateway-'));
+  let idp: Idp;
+  let upstream: Upstream;
+  const started: Gateway[] = [];
+  const start = async (options: Parameters<typeof startGateway>[0]) => {
+    const gw = await startGateway(options);
+    started.push(gw);
+    return gw;
+  };
+
+  beforeAll(async () => {
+    idp = await startIdp({ audience: 'https://orders.example.test/' });
+    upstream = await startUpstream();
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((g) => g.stop()));
+    await upstream?.close();
+    await idp?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('flag-like options: forwards a valid token with the identity, refuses the rest with the reason', async () => {
+    const lines: GatewayLogLine[] = [];
+    const gw = await start({
+      upstream: upstream.url,
+      issuers: [idp.issuer],
+      audiences: [idp.audience],
+      forwardClaims: { 'X-User': 'sub' },
+      log: (line) => lines.push(line),
+    });
+    expect(gw.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(gw.adminUrl).toBeUndefined();
+
+    const ok = await call(`${gw.url}/orders`, await idp.token({ user: 'alice' }));
+    expect(ok.status).toBe(200);
+    expect((ok.body['headers'] as Record<string, string[]>)['x-user']).toEqual(['alice']);
+
+    const expired = await call(`${gw.url}/orders`, await idp.token({ expiresIn: -120 }));
+    expect(expired.status).toBe(401);
+    expect(expired.body).toEqual({ error: 'invalid_token', error_description: 'token expired' });
+    expect(expired.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+
+    const other = await call(
+      `${gw.url}/orders`,
+      await idp.token({ audience: 'https://other.test/' }),
+    );
+    expect(other.status).toBe(401);
+    expect(other.body['error']).toBe('invalid_token');
+
+    const none = await call(`${gw.url}/orders`);
+    expect(none.status).toBe(401);
+
+    await gw.stop();
+    // Lines came to the sink only, as objects, with the refusal reasons.
+    const reasons = lines.filter((l) => l.status !== undefined).map((l) => [l.status, l.reason]);
+    expect(reasons[0]).toEqual([200, undefined]);
+    expect(reasons[1]).toEqual([401, 'token_expired']);
+    expect(reasons).toHaveLength(4);
+    expect(lines.some((l) => /^listening on http/.test(String(l.message)))).toBe(true);
+    await expect(fetch(gw.url)).rejects.toThrow(TypeError);
+  });
+
+  it('rateLimit 2/1m: the third call of one identity is 429, another identity still passes', async () => {
+    const gw = await start({
+      upstream: upstream.url,
+      jwksUris: [idp.jwksUri],
+      rateLimit: '2/1m',
+      adminPort: 0,
+    });
+    const token = await idp.token({ user: 'bob' });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await call(gw.url, token)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    expect((await call(gw.url, await idp.token({ user: 'carol' }))).status).toBe(200);
+    const health = await fetch(`${gw.adminUrl}/healthz`);
+    expect(health.status).toBe(200);
+    await gw.stop();
+  });
+
+  it('a file: loaded as `serve --file` does; reload() re-reads it; a broken file keeps the old plan', async () => {
+    const file = join(dir, 'gateway.yaml');
+    const yaml = (scope: string) =>
+      [
+        'apis:',
+        '  - name: orders',
+        '    path: /orders',
+        '    upstream: ${UPSTREAM}',
+        `    issuers: [${idp.issuer}]`,
+        `    audiences: [${idp.audience}]`,
+        `    required_scopes: [${scope}]`,
+        '',
+      ].join('\n');
+    writeFileSync(file, yaml('read'));
+    const gw = await start({ file, env: { UPSTREAM: upstream.url } });
+    const read = await idp.token({ scope: 'read' });
+    expect((await call(`${gw.url}/orders/1`, read)).status).toBe(200);
+    expect((await call(`${gw.url}/other`, read)).status).toBe(404);
+
+    writeFileSync(file, yaml('admin'));
+    // Not watched: the running plan changes on reload() only.
+    expect((await call(`${gw.url}/orders/1`, read)).status).toBe(200);
+    await gw.reload();
+    expect((await call(`${gw.url}/orders/1`, read)).status).toBe(403);
+
+    writeFileSync(file, 'apis:\n  - name: x\n');
+    await expect(gw.reload()).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: expect.stringContaining('apis[0].upstream'),
+    });
+    expect((await call(`${gw.url}/orders/1`, read)).status).toBe(403);
+
+    // reload(next): another source; the listen options are fixed.
+    await gw.reload({ upstream: upstream.url, issuers: [idp.issuer] });
+    expect((await call(`${gw.url}/other`, read)).status).toBe(200);
+    await expect(
+      gw.reload({ upstream: upstream.url, issuers: [idp.issuer], port: 1 }),
+    ).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+    });
+    await gw.stop();
+    await gw.stop();
+    await expect(gw.reload()).rejects.toMatchObject({ code: 'ERR_USAGE' });
+  });
+
+  it('a plan object, as the loaders make it', async () => {
+    const file = join(dir, 'plan.yaml');
+    writeFileSync(
+      file,
+      `apis:\n  - path: /\n    upstream: ${upstream.url}\n    jwks_uris: [${idp.jwksUri}]\n    surprise: 1\n`,
+    );
+    const plan = await loadPlan({
+      files: [file],
+      env: {},
+      namedValues: {},
+      strict: false,
+      defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
+    });
+    const gw = await start({ plan });
+    expect(gw.warnings.map((w) => w.path)).toContain('apis[0].surprise');
+    expect((await call(gw.url, await idp.token())).status).toBe(200);
+    expect((await call(gw.url)).status).toBe(401);
+    await gw.stop();
+  });
+
+  it('throws GwError with the CLI codes', async () => {
+    await expect(startGateway({ upstream: upstream.url })).rejects.toMatchObject({
+      name: 'GwError',
+      code: 'ERR_SERVE_NO_TRUST',
+    });
+    await expect(
+      startGateway({ upstream: upstream.url, issuers: [idp.issuer], rateLimit: '2 per minute' }),
+    ).rejects.toMatchObject({ code: 'ERR_USAGE', message: expect.stringContaining('rateLimit') });
+    await expect(
+      startGateway({ upstream: 'ftp://x', issuers: [idp.issuer] }),
+    ).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+    });
+    await expect(startGateway({ file: join(dir, 'absent.yaml') })).rejects.toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: expect.stringContaining('no such file'),
+    });
+    await expect(
+      // @ts-expect-error a file says who is trusted: issuers cannot come with it
+      startGateway({ file: join(dir, 'absent.yaml'), issuers: [idp.issuer] }),
+    ).rejects.toMatchObject({ code: 'ERR_USAGE' });
+    const gw = await start({ upstream: upstream.url, issuers: [idp.issuer] });
+    const port = Number(new URL(gw.url).port);
+    await expect(
+      startGateway({ upstream: upstream.url, issuers: [idp.issuer], port }),
+    ).rejects.toMatchObject({ code: 'ERR_SERVE_LISTEN' });
+    await gw.stop();
   });
 });
 
@@ -136,6 +350,40 @@ describe('oidc-gw as a dependency of a user project', () => {
     expect(r.stdout).toMatch(/^# pass 1[0-9]$/m);
     expect(r.stdout).toMatch(/^# fail 0$/m);
   }, 150_000);
+
+  it('runs the consumer suite of an app behind startGateway (flag-like options and a YAML file)', async () => {
+    const r = await run(process.execPath, ['--test', 'gateway.test.mjs'], consumer, 120_000);
+    expect(r.code, explain(r)).toBe(0);
+    expect(r.stdout).toMatch(/^# pass 12$/m);
+    expect(r.stdout).toMatch(/^# fail 0$/m);
+  }, 150_000);
+
+  it('`import "oidc-gw"` loads no gateway, no network client, no IdP until one is started', async () => {
+    const trace = join(work, 'imports.txt');
+    const r = await run(
+      process.execPath,
+      [
+        '--import',
+        join(ROOT, 'test', 'helpers', 'trace-imports.mjs'),
+        '--input-type=module',
+        '-e',
+        "const api = await import('oidc-gw'); if (typeof api.startGateway !== 'function') process.exit(1);",
+      ],
+      consumer,
+      30_000,
+      { OIDC_GW_TRACE_IMPORTS: trace },
+    );
+    expect(r.code, explain(r)).toBe(0);
+    const loaded = readFileSync(trace, 'utf8').split('\n');
+    // The trace works: it saw the entry.
+    expect(loaded.some((u) => u.includes('/node_modules/oidc-gw/dist/api/index.js'))).toBe(true);
+    const heavy = loaded.filter((u) =>
+      /\/oidc-gw\/dist\/(gateway|services|http)\/|\/node_modules\/(undici|yaml|redis|@redis|oidc-provider|openid-client|fast-xml-parser|chalk|commander)\//.test(
+        u,
+      ),
+    );
+    expect(heavy).toEqual([]);
+  });
 
   it('leaves no mark on the process: no handlers, no output, nothing running after stop()', async () => {
     const r = await run(process.execPath, ['side-effects.mjs'], consumer, 60_000);

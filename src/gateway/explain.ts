@@ -128,7 +128,10 @@ export function describeApi(api: ApiPlan): string[] {
     out(
       `iss: ${k.issuers.length ? `one of ${k.issuers.join(', ')}` : tr.issuers.length ? 'the trusted issuers' : 'NOT CHECKED'}`,
     );
-    out(`aud: ${k.audiences.length ? `one of ${k.audiences.join(', ')}` : 'NOT CHECKED'}`);
+    const audRule = k.claims.some((r) => r.claim.length === 1 && r.claim[0] === 'aud');
+    out(
+      `aud: ${k.audiences.length ? `one of ${k.audiences.join(', ')}` : audRule ? 'by the rule below' : 'NOT CHECKED'}`,
+    );
     for (const rule of k.claims) out(`requires ${ruleText(rule)}`);
     for (const h of api.headerChecks ?? [])
       out(

@@ -162,7 +162,10 @@ export function register(program: Command, host: CommandHost): void {
     )
     .option('--strip-authorization', 'do not pass the Authorization header upstream')
     .addOption(
-      new Option('--upstream-timeout <seconds>', '504 when the upstream has not answered by then')
+      new Option(
+        '--upstream-timeout <seconds>',
+        '504 when the upstream has not answered by then; also the longest gap between body chunks',
+      )
         .default(30)
         .argParser(positiveNumber('--upstream-timeout')),
     )

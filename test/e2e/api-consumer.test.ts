@@ -44,7 +44,8 @@ import {
 } from '../../src/api/index.js';
 import { loadPlan } from '../../src/gateway/load/index.js';
 import { ROOT } from '../helpers/cli.js';
-import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
+import { closedPort, startUpstream, type Upstream } from '../helpers/gateway-servers.js';
+import { startRedis } from '../helpers/redis.js';
 
 interface Run {
   code: number | null;
@@ -261,6 +262,37 @@ describe('startGateway is the gateway of `oidc-gw serve`, in process', () => {
     await gw.stop();
   });
 
+  it('redis: two gateways share one limit; an unreachable Redis is ERR_LIMIT_STORE', async () => {
+    const redis = await startRedis();
+    try {
+      const options = {
+        upstream: upstream.url,
+        issuers: [idp.issuer],
+        rateLimit: '2/1m',
+        redis: redis.url,
+      } as const;
+      const [a, b] = [await start(options), await start(options)];
+      const token = await idp.token({ user: 'dana' });
+      const statuses = [
+        (await call(a.url, token)).status,
+        (await call(b.url, token)).status,
+        (await call(a.url, token)).status,
+        (await call(b.url, token)).status,
+      ];
+      expect(statuses).toEqual([200, 200, 429, 429]);
+      await Promise.all([a.stop(), b.stop()]);
+    } finally {
+      await redis.stop();
+    }
+    await expect(
+      startGateway({
+        upstream: upstream.url,
+        issuers: [idp.issuer],
+        redis: `redis://127.0.0.1:${await closedPort()}`,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_LIMIT_STORE' });
+  });
+
   it('throws GwError with the CLI codes', async () => {
     await expect(startGateway({ upstream: upstream.url })).rejects.toMatchObject({
       name: 'GwError',
@@ -338,6 +370,8 @@ describe('oidc-gw as a dependency of a user project', () => {
     expect(existsSync(join(pkg, 'dist', 'api', 'testing.js'))).toBe(true);
     expect(existsSync(join(pkg, 'dist', 'bundle', 'cli.js'))).toBe(true);
     expect(existsSync(join(consumer, 'node_modules', '.bin', 'oidc-gw'))).toBe(true);
+    // The JSON Schema of the oidc-gw gateway format, for editors ($schema in a file).
+    expect(existsSync(join(pkg, 'schema', 'gateway-config.schema.json'))).toBe(true);
     // nothing of the repository's tests, benchmarks or sources
     for (const absent of ['test', 'bench', 'src', 'scripts', join('dist', 'cli')]) {
       expect(existsSync(join(pkg, absent)), absent).toBe(false);

@@ -38,7 +38,8 @@ import {
   type DataArg,
   type HeaderArg,
 } from '../core/call/request.js';
-import { relative, tokenFacts } from '../core/call/token-facts.js';
+import { tokenFacts } from '../core/call/token-facts.js';
+import { relativeTo } from '../core/jwt/time.js';
 import { GwError } from '../core/errors/index.js';
 import { isLoopbackHost } from '../core/issuer.js';
 import {
@@ -350,8 +351,8 @@ function validity(token: string, nowSeconds: number): string {
   const facts = tokenFacts(token);
   if (facts.kind !== 'JWS' || facts.exp === undefined) return '';
   return facts.exp > nowSeconds
-    ? `, expires ${relative(facts.exp, nowSeconds)}`
-    : `, expired ${relative(facts.exp, nowSeconds)}`;
+    ? `, expires ${relativeTo(facts.exp, nowSeconds)}`
+    : `, expired ${relativeTo(facts.exp, nowSeconds)}`;
 }
 
 async function chooseToken(

@@ -13,7 +13,8 @@ import type { Client } from '../core/client.js';
 import { GwError } from '../core/errors/index.js';
 import type { LoginResult, PendingAuthorization } from '../core/flows/auth-code.js';
 import type { DeviceAuthorization } from '../core/flows/device-code.js';
-import { secondsLeft, type TokenSet } from '../core/token-set.js';
+import { describeTime } from '../core/jwt/time.js';
+import type { TokenSet } from '../core/token-set.js';
 import type { CallbackOutcome } from '../http/loopback-receiver.js';
 import { discover, makeClient, type Session } from './session.js';
 
@@ -280,16 +281,6 @@ async function deviceLogin(
   }
 }
 
-/** "in 59m", "in 2h 5m", "3m ago". */
-export function relative(seconds: number): string {
-  const abs = Math.abs(Math.round(seconds));
-  const d = Math.floor(abs / 86_400);
-  const h = Math.floor((abs % 86_400) / 3600);
-  const m = Math.floor((abs % 3600) / 60);
-  const text = d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : m ? `${m}m` : `${abs}s`;
-  return seconds < 0 ? `${text} ago` : `in ${text}`;
-}
-
 /** The stderr summary after a login: who, issuer, scopes, access-token expiry, what was cached. */
 export function summaryLines(outcome: LoginOutcome, profile: string, nowSeconds: number): string[] {
   const { tokens, claims } = outcome;
@@ -310,10 +301,7 @@ export function summaryLines(outcome: LoginOutcome, profile: string, nowSeconds:
     `  scopes:        ${tokens.scope ? printable(tokens.scope, 500) : '(not stated by the IdP)'}`,
   );
   if (tokens.expires_at !== undefined) {
-    const left = secondsLeft(tokens, nowSeconds);
-    lines.push(
-      `  access token:  expires ${new Date(tokens.expires_at * 1000).toISOString().replace('.000Z', 'Z')} (${relative(left)})`,
-    );
+    lines.push(`  access token:  expires ${describeTime(tokens.expires_at, nowSeconds)}`);
   } else {
     lines.push('  access token:  no expiry given by the IdP');
   }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { diagnose, type DiagnoseInput } from '../../src/core/call/diagnose.js';
 import { readGatewayBody, topicOf } from '../../src/core/call/gateway-bodies.js';
-import { formatDuration, relative, tokenFacts } from '../../src/core/call/token-facts.js';
+import { tokenFacts } from '../../src/core/call/token-facts.js';
 
 const NOW = 1_800_000_000;
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -235,15 +235,6 @@ describe('helpers', () => {
     expect(topicOf('signature verification failed')).toBe('signature');
     expect(topicOf('Unauthorized. Access token is missing or invalid.')).toBe('rejected');
     expect(topicOf('whatever')).toBeUndefined();
-  });
-
-  test('formatDuration and relative', () => {
-    expect(formatDuration(45)).toBe('45s');
-    expect(formatDuration(300)).toBe('5m');
-    expect(formatDuration(3 * 3600 + 20 * 60)).toBe('3h 20m');
-    expect(formatDuration(2 * 86400 + 4 * 3600)).toBe('2d 4h');
-    expect(relative(NOW + 60, NOW)).toBe('in 1m');
-    expect(relative(NOW - 7200, NOW)).toBe('2h ago');
   });
 
   test('tokenFacts reads scp arrays and array audiences', () => {

@@ -4,7 +4,6 @@ import {
   callbackError,
   hasDisplay,
   printable,
-  relative,
   spacedCode,
   summaryLines,
 } from '../../src/services/login.js';
@@ -35,7 +34,7 @@ describe('summary', () => {
     const text = lines.join('\n');
     expect(text).toContain('issuer:        https://tenant.example.com/');
     expect(text).toContain('scopes:        openid profile email offline_access');
-    expect(text).toContain('access token:  expires 2023-11-14T23:13:20Z (in 1h 0m)');
+    expect(text).toContain('access token:  expires 2023-11-14T23:13:20Z (in 1h)');
     expect(text).toContain('refresh token: yes');
     expect(text).toContain('cached for profile "work"');
   });
@@ -66,14 +65,6 @@ describe('summary', () => {
     // eslint-disable-next-line no-control-regex
     expect(line).not.toMatch(/[\u0000-\u001f\u007f]/);
     expect(line).toContain('Eve');
-  });
-
-  test('relative times', () => {
-    expect(relative(59)).toBe('in 59s');
-    expect(relative(3540)).toBe('in 59m');
-    expect(relative(7500)).toBe('in 2h 5m');
-    expect(relative(-180)).toBe('3m ago');
-    expect(relative(90_000)).toBe('in 1d 1h');
   });
 });
 

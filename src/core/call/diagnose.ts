@@ -6,7 +6,8 @@
  */
 import { readGatewayBody, topicOf, type GatewayReading, type Topic } from './gateway-bodies.js';
 import { escapeControls, printableLine } from './printable.js';
-import { formatDuration, isoTime, relative, tokenFacts, type TokenFacts } from './token-facts.js';
+import { relativeTo } from '../jwt/time.js';
+import { isoTime, tokenFacts, type TokenFacts } from './token-facts.js';
 import {
   bearerChallenge,
   parseWwwAuthenticate,
@@ -168,9 +169,9 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
         token.scopes.length ? escapeControls(token.scopes.join(' ')) : '(empty)',
       ]);
     if (token.exp !== undefined)
-      facts.push(['  exp', `${isoTime(token.exp)} (${relative(token.exp, input.nowSeconds)})`]);
+      facts.push(['  exp', `${isoTime(token.exp)} (${relativeTo(token.exp, input.nowSeconds)})`]);
     if (token.nbf !== undefined && token.nbf > input.nowSeconds)
-      facts.push(['  nbf', `${isoTime(token.nbf)} (${relative(token.nbf, input.nowSeconds)})`]);
+      facts.push(['  nbf', `${isoTime(token.nbf)} (${relativeTo(token.nbf, input.nowSeconds)})`]);
   } else if (token.kind === 'opaque') {
     facts.push(['  format', `opaque (not a JWT), ${token.length} characters`]);
   } else if (token.kind === 'JWE') {
@@ -215,7 +216,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   }
   if (causes.length === 0 && token.kind === 'JWS') {
     causes.push(
-      `nothing in the token itself explains it (${token.exp !== undefined ? `expires ${relative(token.exp, input.nowSeconds)}` : 'no exp'}): compare what the gateway trusts with the token: issuer ${token.iss ? q(token.iss) : '(none)'}, audience ${token.aud.length ? list(token.aud) : '(none)'}, signing keys (JWKS of the issuer, kid ${token.kid ? q(token.kid) : 'none'}) and algorithm ${token.alg ? q(token.alg) : '(none)'}`,
+      `nothing in the token itself explains it (${token.exp !== undefined ? `expires ${relativeTo(token.exp, input.nowSeconds)}` : 'no exp'}): compare what the gateway trusts with the token: issuer ${token.iss ? q(token.iss) : '(none)'}, audience ${token.aud.length ? list(token.aud) : '(none)'}, signing keys (JWKS of the issuer, kid ${token.kid ? q(token.kid) : 'none'}) and algorithm ${token.alg ? q(token.alg) : '(none)'}`,
     );
     hints.push(
       'oidc-gw decode --verify --issuer ISSUER --audience AUDIENCE checks the token as a gateway would',
@@ -311,9 +312,7 @@ function explainToken(
   }
   // A signed JWT.
   if (token.exp !== undefined && token.exp <= now) {
-    causes.push(
-      `the token expired ${formatDuration(now - token.exp)} ago (exp ${isoTime(token.exp)})`,
-    );
+    causes.push(`the token expired ${relativeTo(token.exp, now)} (exp ${isoTime(token.exp)})`);
     hints.push(
       input.source === 'login' || input.source === 'id_token'
         ? 'the cached login could not be refreshed: run `oidc-gw login` again'
@@ -323,14 +322,14 @@ function explainToken(
     );
   } else if (topic === 'expired') {
     causes.push(
-      `the gateway says the token expired, but its exp is ${token.exp === undefined ? 'absent' : `${isoTime(token.exp)} (${relative(token.exp, now)})`}: the clocks of this machine and the gateway may differ, or the gateway's own session expired`,
+      `the gateway says the token expired, but its exp is ${token.exp === undefined ? 'absent' : `${isoTime(token.exp)} (${relativeTo(token.exp, now)})`}: the clocks of this machine and the gateway may differ, or the gateway's own session expired`,
     );
   }
   if (token.exp === undefined)
     causes.push('the token has no exp: most gateways refuse a token that never expires');
   if (token.nbf !== undefined && token.nbf > now) {
     causes.push(
-      `the token is not valid before ${isoTime(token.nbf)} (${relative(token.nbf, now)}): the clocks may differ`,
+      `the token is not valid before ${isoTime(token.nbf)} (${relativeTo(token.nbf, now)}): the clocks may differ`,
     );
   } else if (topic === 'not_yet_valid') {
     causes.push(

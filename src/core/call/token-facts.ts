@@ -105,27 +105,6 @@ export function tokenFacts(token: string | undefined, expectedClientId?: string)
   };
 }
 
-/** "45s", "5m", "3h 20m", "2d 4h": short, for people. */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(Math.abs(seconds)));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86_400) {
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return m ? `${h}h ${m}m` : `${h}h`;
-  }
-  const d = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  return h ? `${d}d ${h}h` : `${d}d`;
-}
-
-/** "in 5m" or "5m ago" for an epoch-seconds time. */
-export function relative(at: number, nowSeconds: number): string {
-  const delta = at - nowSeconds;
-  return delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(delta)} ago`;
-}
-
 export function isoTime(epochSeconds: number): string {
   const d = new Date(epochSeconds * 1000);
   return Number.isNaN(d.getTime()) ? String(epochSeconds) : d.toISOString().replace(/\.000Z$/, 'Z');

@@ -1,6 +1,8 @@
 /**
  * NumericDate display: ISO 8601 UTC and a short relative form ("in 59m",
- * "3h 20m ago"). Pure functions; the clock is a parameter.
+ * "3h 20m ago"). The one formatter of relative times: `decode`, `call`'s
+ * diagnosis and `login`'s summary all show a time through it, so one token's
+ * exp reads the same everywhere. Pure functions; the clock is a parameter.
  */
 
 /** The largest NumericDate (seconds) a JavaScript Date can show. */

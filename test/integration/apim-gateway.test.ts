@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { shortHash } from '../../src/gateway/limits/identity.js';
 import { loadPlan } from '../../src/gateway/load/index.js';
 import type { Plan } from '../../src/gateway/plan.js';
 import {
@@ -669,6 +670,34 @@ describe('a counter key that is null', () => {
     );
     expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'ExpressionValueEvaluationFailure' });
     expect((await call(gw, { 'x-access-token': t, ...bearer(t) })).status).toBe(200);
+  });
+});
+
+describe('a counter key from the subscription', () => {
+  test('context.Subscription?.Key is the Ocp-Apim-Subscription-Key header as sent; none is a 500', async () => {
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <rate-limit-by-key calls="1" renewal-period="60" counter-key="@(context.Subscription?.Key)" />`),
+    );
+    expect(gw.plan.warnings).toContainEqual(
+      expect.objectContaining({
+        path: '/policies/inbound/rate-limit-by-key[1]/@counter-key',
+        message: expect.stringContaining('Ocp-Apim-Subscription-Key header as sent') as string,
+      }),
+    );
+    const t = await token();
+    const withKey = (k: string) => ({ ...bearer(t), 'ocp-apim-subscription-key': k });
+    expect((await call(gw, withKey('key-one'))).status).toBe(200);
+    expect((await call(gw, withKey('key-one'))).status).toBe(429);
+    // A subscription key is a secret: counted, and logged, by its hash.
+    expect(lastRequest(gw)).toMatchObject({ reason: 'rate_limited', key: shortHash('key-one') });
+    expect(gw.logText()).not.toContain('key-one');
+    expect((await call(gw, withKey('key-two'))).status).toBe(200);
+    expectApim(
+      await call(gw, bearer(t)),
+      500,
+      'Expression value is invalid. The counter-key field is required.',
+    );
   });
 });
 

@@ -12,6 +12,7 @@ import {
   parseExpression,
   type ExprContext,
 } from '../../src/gateway/load/apim-expr.js';
+import { shortHash } from '../../src/gateway/limits/identity.js';
 import { PlanError } from '../../src/gateway/plan.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -75,7 +76,12 @@ describe('supported expressions', () => {
   });
 
   test('subscription key and id', () => {
-    expect(run('@(context.Subscription?.Key)')).toBe('sk');
+    // A secret: its hash, one value per key; without one given, the Ocp-Apim-Subscription-Key header.
+    expect(run('@(context.Subscription?.Key)')).toBe(shortHash('sk'));
+    expect(
+      run('@(context.Subscription?.Key)', request({ 'ocp-apim-subscription-key': 'hk' })),
+    ).toBe(shortHash('hk'));
+    expect(run('@(context.Subscription?.Key)', request({}))).toBeNull();
     expect(run('@(context.Subscription.Id)')).toBeNull();
     expect(run('@(context.Subscription.Id)', request({}, { subscriptionId: 'sub-1' }))).toBe(
       'sub-1',

@@ -7,7 +7,8 @@
  *   context.Request.IpAddress
  *   context.Request.Headers.GetValueOrDefault("X"[, "default"])
  *       [.AsJwt()?.Subject | .AsJwt()?.Claims.GetValueOrDefault("c"[, "default"])]
- *   context.Subscription?.Key, context.Subscription?.Id
+ *   context.Subscription?.Key (the Ocp-Apim-Subscription-Key header, unchecked, hashed),
+ *   context.Subscription?.Id (null)
  *   "string literals", a + b, ( ... ), @( ... ) and @{ return ...; }
  *
  * Anything else is a `PlanError` naming the expression: an expression is
@@ -17,7 +18,15 @@
  * gives null, which APIM answers with a 500 for a counter key.
  */
 import { parseCompact } from '../../core/jwt/compact.js';
+import { shortHash } from '../limits/identity.js';
 import { PlanError } from '../plan.js';
+
+/**
+ * The header APIM reads a subscription key from (its default name).
+ * `context.Subscription.Key` is this header's value as sent: no
+ * subscription is looked up, so any value is "valid".
+ */
+export const SUBSCRIPTION_KEY_HEADER = 'Ocp-Apim-Subscription-Key';
 
 /** What an expression can see of a request. */
 export interface ExprContext {
@@ -30,7 +39,7 @@ export interface ExprContext {
    * when it is not a JWT. `asJwt` below is the implementation to use.
    */
   jwt(headerValue: string): { subject?: string; claims: Record<string, unknown> } | null;
-  /** The APIM subscription key, when the gateway knows one (it usually does not). */
+  /** The APIM subscription key, when the gateway knows one; else the Ocp-Apim-Subscription-Key header is read. */
   readonly subscriptionKey?: string;
   readonly subscriptionId?: string;
 }
@@ -308,8 +317,13 @@ function evaluate(node: ExprNode, ctx: ExprContext): string | null {
       return node.value;
     case 'ip':
       return ctx.ip;
-    case 'subscription':
-      return (node.field === 'Key' ? ctx.subscriptionKey : ctx.subscriptionId) ?? null;
+    case 'subscription': {
+      // Subscriptions are not emulated: the key is the one the caller sent, unchecked.
+      if (node.field === 'Id') return ctx.subscriptionId ?? null;
+      const key = ctx.subscriptionKey ?? ctx.header(SUBSCRIPTION_KEY_HEADER);
+      // A secret: counters (and the log) see its hash, one counter per key all the same.
+      return key === undefined || key === '' ? null : shortHash(key);
+    }
     case 'header':
       return ctx.header(node.name) ?? node.fallback;
     case 'subject': {

@@ -29,7 +29,13 @@ import {
   type TokenSource,
   type Warning,
 } from '../plan.js';
-import { expressionFacts, isExpression, parseExpression, type ExprWhere } from './apim-expr.js';
+import {
+  expressionFacts,
+  isExpression,
+  parseExpression,
+  SUBSCRIPTION_KEY_HEADER,
+  type ExprWhere,
+} from './apim-expr.js';
 import type { LoadContext, LoadResult, Loader, SourceDoc } from './types.js';
 
 /** The asymmetric algorithms validate-jwt documents (PS256, RS256, RS512). */
@@ -643,6 +649,13 @@ function counterKey(r: Reader, node: XNode): { source: string; jwtHeaders: reado
   if (source === undefined || source.trim() === '')
     fail(r, node.path, `${node.name} needs a counter-key`);
   const facts = expressionFacts(parseExpression(source, exprWhere(r, `${node.path}/@counter-key`)));
+  if (facts.usesSubscription)
+    warn(
+      r,
+      `${node.path}/@counter-key`,
+      'note',
+      `subscriptions are not emulated: context.Subscription.Key is the ${SUBSCRIPTION_KEY_HEADER} header as sent, not checked against any subscription (none sent: null, answered with 500), and context.Subscription.Id is null`,
+    );
   return { source: source.trim(), jwtHeaders: facts.jwtHeaders };
 }
 

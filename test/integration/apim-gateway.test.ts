@@ -701,6 +701,22 @@ describe('a counter key from the subscription', () => {
   });
 });
 
+describe('a counter key that is a credential', () => {
+  test('the raw Authorization header as the key counts per token, and only its hash is logged', async () => {
+    const gw = await gateway(
+      policy(`${validateJwt()}
+        <rate-limit-by-key calls="1" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault("Authorization",""))" />`),
+    );
+    const first = await token();
+    expect((await call(gw, bearer(first))).status).toBe(200);
+    expect((await call(gw, bearer(first))).status).toBe(429);
+    expect(lastRequest(gw)).toMatchObject({ key: shortHash(`Bearer ${first}`) });
+    // A re-issued token is another key here (unlike a subject key).
+    expect((await call(gw, bearer(await token()))).status).toBe(200);
+    expect(gw.logText()).not.toContain(first.split('.')[2] as string);
+  });
+});
+
 describe('validate-jwt without require-scheme', () => {
   test('a bare token passes, a Basic header is refused by validate-jwt before the counter key is read', async () => {
     const gw = await gateway(

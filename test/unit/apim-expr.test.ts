@@ -82,6 +82,10 @@ describe('supported expressions', () => {
       run('@(context.Subscription?.Key)', request({ 'ocp-apim-subscription-key': 'hk' })),
     ).toBe(shortHash('hk'));
     expect(run('@(context.Subscription?.Key)', request({}))).toBeNull();
+    // Any credential header read as a value of its own is hashed; through AsJwt() it is decoded.
+    expect(run('@(context.Request.Headers.GetValueOrDefault("Authorization",""))')).toBe(
+      shortHash(`Bearer ${TOKEN}`),
+    );
     expect(run('@(context.Subscription.Id)')).toBeNull();
     expect(run('@(context.Subscription.Id)', request({}, { subscriptionId: 'sub-1' }))).toBe(
       'sub-1',

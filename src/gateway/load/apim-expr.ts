@@ -311,6 +311,26 @@ function claimText(value: unknown): string | null {
   return JSON.stringify(value);
 }
 
+/**
+ * Headers that carry credentials: read as a value of their own (a counter
+ * key of the raw `Authorization` header), they give the value's hash, so a
+ * token or key never reaches a counter name, Redis or the log. Read through
+ * `AsJwt()`, they are decoded as sent.
+ */
+const SECRET_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  SUBSCRIPTION_KEY_HEADER.toLowerCase(),
+  'x-api-key',
+  'api-key',
+]);
+
+/** A header's value as sent (for AsJwt()), else the node's value. */
+function rawValue(node: ExprNode, ctx: ExprContext): string | null {
+  return node.t === 'header' ? (ctx.header(node.name) ?? node.fallback) : evaluate(node, ctx);
+}
+
 function evaluate(node: ExprNode, ctx: ExprContext): string | null {
   switch (node.t) {
     case 'literal':
@@ -324,16 +344,21 @@ function evaluate(node: ExprNode, ctx: ExprContext): string | null {
       // A secret: counters (and the log) see its hash, one counter per key all the same.
       return key === undefined || key === '' ? null : shortHash(key);
     }
-    case 'header':
-      return ctx.header(node.name) ?? node.fallback;
+    case 'header': {
+      const value = ctx.header(node.name) ?? node.fallback;
+      // A credential header as the key itself: counted (and logged) by its hash.
+      return value !== null && value !== '' && SECRET_HEADERS.has(node.name.toLowerCase())
+        ? shortHash(value)
+        : value;
+    }
     case 'subject': {
-      const value = evaluate(node.header, ctx);
+      const value = rawValue(node.header, ctx);
       if (value === null) return null;
       const jwt = ctx.jwt(value);
       return jwt?.subject ?? null;
     }
     case 'claim': {
-      const value = evaluate(node.header, ctx);
+      const value = rawValue(node.header, ctx);
       if (value === null) return null;
       const jwt = ctx.jwt(value);
       if (!jwt) return null;

@@ -23,6 +23,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway-harness.js';
 import { makeKey, sign } from '../helpers/gateway-tokens.js';
+import { hmacToken } from '../helpers/jwt-fixtures.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { startTestIdp, type TestIdp } from '../helpers/idp.js';
 
@@ -372,6 +373,62 @@ describe('clock-skew', () => {
     c.shift = (exp + 90) * 1000 - c.start;
     expectApim(await call(gw, bearer(await token())), 401, 'Invalid JWT.');
     expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'TokenExpired' });
+  });
+});
+
+describe('where the token and the keys come from', () => {
+  test('query-parameter-name and token-value', async () => {
+    const byQuery = await gateway(
+      policy(`<validate-jwt query-parameter-name="access_token">
+            ${openidConfig()}
+            <audiences><audience>${idp.audience}</audience></audiences>
+        </validate-jwt>`),
+    );
+    const t = await token();
+    const res = await fetch(`${byQuery.url}/orders/42?access_token=${t}`);
+    expect(res.status).toBe(200);
+    expectApim(await call(byQuery, bearer(t)), 401, 'JWT not present.');
+
+    const byValue = await gateway(
+      policy(`<validate-jwt token-value="@(context.Request.Headers.GetValueOrDefault("X-Jwt",""))">
+            ${openidConfig()}
+            <audiences><audience>${idp.audience}</audience></audiences>
+        </validate-jwt>`),
+    );
+    expect((await call(byValue, { 'x-jwt': t })).status).toBe(200);
+    expectApim(await call(byValue, bearer(t)), 401, 'JWT not present.');
+  });
+
+  test('issuer-signing-keys: the IdP key as n/e, and a base64 HMAC key with an id', async () => {
+    const jwks = (await (await fetch(idp.jwksUri)).json()) as {
+      keys: Array<{ kid: string; n: string; e: string }>;
+    };
+    const k = jwks.keys[0] as { kid: string; n: string; e: string };
+    const secret = 'a-shared-secret-of-at-least-32-bytes!!';
+    const gw = await gateway(
+      policy(`<validate-jwt header-name="Authorization" require-scheme="Bearer">
+            <issuer-signing-keys>
+                <key id="${k.kid}" n="${k.n}" e="${k.e}" />
+                <key id="hs-1">${Buffer.from(secret).toString('base64')}</key>
+            </issuer-signing-keys>
+            <audiences><audience>${idp.audience}</audience></audiences>
+            <issuers><issuer>${idp.issuer}</issuer></issuers>
+        </validate-jwt>`),
+    );
+    expect((await call(gw, bearer(await token()))).status).toBe(200);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { iss: idp.issuer, aud: idp.audience, sub: 'svc', iat: now, exp: now + 300 };
+    expect((await call(gw, bearer(await hmacToken(secret, claims, { kid: 'hs-1' })))).status).toBe(
+      200,
+    );
+    expectApim(
+      await call(gw, bearer(await hmacToken(`${secret}x`, claims, { kid: 'hs-1' }))),
+      401,
+      'Invalid JWT.',
+    );
+    expect(lastRequest(gw)).toMatchObject({ gateway_reason: 'TokenSignatureInvalid' });
+    // A token of the right issuer signed by a key the policy does not hold.
+    expectApim(await call(gw, bearer(await token({ from: idp2 }))), 401, 'Invalid JWT.');
   });
 });
 

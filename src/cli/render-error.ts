@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { EXIT, GwError, isGwError, type ExitCode } from '../core/errors/index.js';
 import { findCauseCode, isNetworkErrorCode } from '../core/errors/causes.js';
 import type { Io } from '../context.js';
+import { escapeControls } from '../core/terminal-text.js';
 import { createOutput, loadColors, wantsColor } from '../output/output.js';
 
 function findCode(error: unknown): string | undefined {
@@ -60,8 +61,9 @@ export async function renderError(
       : 'run again with --verbose or OIDC_GW_DEBUG=1 for details, and report it';
   }
   const oneLine = message.replace(/\s*\n\s*/g, ' ').trim();
-  out.info(`${s.red('oidc-gw: error:')} ${oneLine}`);
-  if (hint) out.info(`${s.dim('hint:')} ${hint}`);
+  // A message may quote an IdP's or a server's words: escaped for the terminal.
+  out.info(`${s.red('oidc-gw: error:')} ${escapeControls(oneLine)}`);
+  if (hint) out.info(`${s.dim('hint:')} ${escapeControls(hint)}`);
   // Stacks: for unexpected errors with --verbose; for expected ones only with OIDC_GW_DEBUG=1.
   const showStack = options.env['OIDC_GW_DEBUG'] === '1' || (options.debug && !isGwError(error));
   if (showStack && error instanceof Error) {

@@ -21,7 +21,7 @@ import {
 } from '../core/call/diagnose.js';
 import { isJsonType, prettyJson } from '../core/call/pretty-json.js';
 import { progressLine, summaryLine, wantsProgress } from '../core/call/progress.js';
-import { printableLine } from '../core/call/printable.js';
+import { printableLine } from '../core/terminal-text.js';
 import { limitSummary, readLimitHeaders, retryNote } from '../core/call/rate-limit.js';
 import {
   BODY_HEADERS,

@@ -11,6 +11,7 @@ import type { Context, InStream } from '../context.js';
 import type { PendingLogin } from '../config/pending-login.js';
 import type { Client } from '../core/client.js';
 import { GwError } from '../core/errors/index.js';
+import { printableLine } from '../core/terminal-text.js';
 import type { LoginResult, PendingAuthorization } from '../core/flows/auth-code.js';
 import type { DeviceAuthorization } from '../core/flows/device-code.js';
 import { describeTime } from '../core/jwt/time.js';
@@ -53,28 +54,24 @@ export function hasDisplay(
   return Boolean(env['DISPLAY'] || env['WAYLAND_DISPLAY']);
 }
 
-/** Removes control characters (terminal escapes) from text that came from the IdP, and bounds it. */
-export function printable(text: string, max = 300): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').trim();
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
-
 /** The error for a callback that carries `error=` (state already matched). */
 export function callbackError(error: string, description: string | undefined): GwError {
-  const what = printable(error, 80);
-  const why = description ? `: ${printable(description)}` : '';
+  const what = printableLine(error, 80);
+  const why = description ? `: ${printableLine(description)}` : '';
   if (error === 'access_denied') {
     return new GwError('ERR_ACCESS_DENIED', `the sign-in was refused at the IdP: ${what}${why}`, {
       hint: 'run `oidc-gw login` again and approve the request',
       details: {
         error: what,
-        ...(description ? { error_description: printable(description) } : {}),
+        ...(description ? { error_description: printableLine(description) } : {}),
       },
     });
   }
   return new GwError('ERR_IDP', `the IdP refused the sign-in: ${what}${why}`, {
-    details: { error: what, ...(description ? { error_description: printable(description) } : {}) },
+    details: {
+      error: what,
+      ...(description ? { error_description: printableLine(description) } : {}),
+    },
     ...(error === 'invalid_scope'
       ? { hint: 'ask for scopes the client is allowed (--scope)' }
       : error === 'unauthorized_client'
@@ -99,7 +96,7 @@ async function openInBrowser(ctx: Context, url: string): Promise<void> {
     await ctx.openUrl(url);
   } catch (error) {
     ctx.out.warn(
-      `could not open a browser (${printable((error as Error).message ?? String(error), 120)}): open the URL above yourself`,
+      `could not open a browser (${printableLine((error as Error).message ?? String(error), 120)}): open the URL above yourself`,
     );
   }
 }
@@ -211,7 +208,7 @@ async function browserLogin(
 
 /** The user code spaced out, for reading across a room: "WDJB-MJHT" -> "W D J B - M J H T". */
 export function spacedCode(code: string): string {
-  return [...printable(code, 64)].join(' ');
+  return [...printableLine(code, 64)].join(' ');
 }
 
 function describeDuration(seconds: number): string {
@@ -222,14 +219,14 @@ function describeDuration(seconds: number): string {
 export function showDeviceCode(ctx: Context, auth: DeviceAuthorization): void {
   const s = ctx.out.style;
   ctx.out.info('To sign in, open this URL on any device:');
-  ctx.out.info(`  ${printable(auth.verificationUri, 2000)}`);
+  ctx.out.info(`  ${printableLine(auth.verificationUri, 2000)}`);
   ctx.out.info('and enter the code:');
   ctx.out.info('');
   ctx.out.info(`      ${s.bold.inverse(`  ${spacedCode(auth.userCode)}  `)}`);
   ctx.out.info('');
   if (auth.verificationUriComplete) {
     ctx.out.info('Or open this URL, which has the code filled in:');
-    ctx.out.info(`  ${printable(auth.verificationUriComplete, 2000)}`);
+    ctx.out.info(`  ${printableLine(auth.verificationUriComplete, 2000)}`);
   }
   ctx.out.info(
     s.dim(
@@ -286,7 +283,7 @@ export function summaryLines(outcome: LoginOutcome, profile: string, nowSeconds:
   const { tokens, claims } = outcome;
   const str = (name: string) => {
     const v = claims?.[name];
-    return typeof v === 'string' && v.trim() ? printable(v, 200) : undefined;
+    return typeof v === 'string' && v.trim() ? printableLine(v, 200) : undefined;
   };
   const sub = str('sub');
   const name = str('name') ?? str('preferred_username');
@@ -298,7 +295,7 @@ export function summaryLines(outcome: LoginOutcome, profile: string, nowSeconds:
   lines.push(`  issuer:        ${tokens.issuer}`);
   lines.push(`  client:        ${tokens.client_id}`);
   lines.push(
-    `  scopes:        ${tokens.scope ? printable(tokens.scope, 500) : '(not stated by the IdP)'}`,
+    `  scopes:        ${tokens.scope ? printableLine(tokens.scope, 500) : '(not stated by the IdP)'}`,
   );
   if (tokens.expires_at !== undefined) {
     lines.push(`  access token:  expires ${describeTime(tokens.expires_at, nowSeconds)}`);
@@ -442,7 +439,10 @@ async function manualLogin(
     });
   }
   if (!URL.parse(redirectUri)) {
-    throw new GwError('ERR_USAGE', `--redirect-uri "${printable(redirectUri, 200)}" is not a URL`);
+    throw new GwError(
+      'ERR_USAGE',
+      `--redirect-uri "${printableLine(redirectUri, 200)}" is not a URL`,
+    );
   }
   const flow = await import('../core/flows/auth-code.js');
   const pending = await flow.startAuthorization(client, {
@@ -478,7 +478,7 @@ async function manualLogin(
   ctx.out.info(pending.url);
   if (options.open && options.display) await openInBrowser(ctx, pending.url);
   ctx.out.info(
-    `After the sign-in the browser goes to ${printable(redirectUri, 500)}?code=...: copy that whole address (or just the code) and paste it here.`,
+    `After the sign-in the browser goes to ${printableLine(redirectUri, 500)}?code=...: copy that whole address (or just the code) and paste it here.`,
   );
   ctx.out.info(
     ctx.out.style.dim(

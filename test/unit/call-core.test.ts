@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { isJsonType, prettyJson } from '../../src/core/call/pretty-json.js';
-import { escapeControls, printableLine } from '../../src/core/call/printable.js';
+import { escapeControls, printableLine } from '../../src/core/terminal-text.js';
 import {
   formatBytes,
   progressLine,
@@ -167,7 +167,7 @@ describe('progress and summary', () => {
 
 describe('printable', () => {
   test('escapes terminal controls and bidi overrides, keeps text', () => {
-    expect(escapeControls('a\u001b[2Jb\u202ec\té')).toBe('a\\x1b[2Jb\\u202ec\\té');
+    expect(escapeControls('a\u001b[2Jb\u202ec\té')).toBe('a\\u001b[2Jb\\u202ec\\té');
     expect(printableLine('line1\r\nline2', 8)).toBe('line1 li…');
   });
 });

@@ -210,7 +210,7 @@ describe('diagnose: the token', () => {
     const d = run({ headers: [['www-authenticate', 'Bearer error="x" realm="\u001b[31m"']] });
     expect(d.notes[0]).toContain('WWW-Authenticate is malformed');
     expect(text(d)).not.toContain('\u001b');
-    expect(text(d)).toContain('\\x1b[31m');
+    expect(text(d)).toContain('\\u001b[31m');
   });
 
   test('never contains the token', () => {

@@ -5,7 +5,7 @@
  * caller renders the result. Nothing here ever contains the token itself.
  */
 import { readGatewayBody, topicOf, type GatewayReading, type Topic } from './gateway-bodies.js';
-import { escapeControls, printableLine } from './printable.js';
+import { escapeControls, printableLine } from '../terminal-text.js';
 import { relativeTo } from '../jwt/time.js';
 import { isoTime, tokenFacts, type TokenFacts } from './token-facts.js';
 import {

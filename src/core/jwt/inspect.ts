@@ -11,7 +11,7 @@ import { isCanonicalBase64url } from './compact.js';
 import { DuplicateMemberError, parseStrictJson } from './strict-json.js';
 import { invalidTokenCharacter } from './input.js';
 import { describeTime, timeView, type TimeView } from './time.js';
-import { safeText } from './safe-text.js';
+import { escapeControls } from '../terminal-text.js';
 import { gatewaySettings, type GatewaySettings } from './gateway.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -241,7 +241,7 @@ function readJsonObject(bytes: Buffer, name: 'header' | 'payload'): JsonRead {
       value = JSON.parse(text) as unknown;
     } else {
       // V8 quotes the input in its messages: escape what came from the token.
-      const why = error instanceof Error ? `: ${safeText(error.message)}` : '';
+      const why = error instanceof Error ? `: ${escapeControls(error.message)}` : '';
       throw malformed(`the ${name} is not JSON${why}`);
     }
   }

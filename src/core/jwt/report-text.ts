@@ -8,9 +8,7 @@
  */
 import type { Check, ClaimsSummary, Report } from './inspect.js';
 import type { TimeView } from './time.js';
-import { safeText } from './safe-text.js';
-
-export { safeText };
+import { escapeControls } from '../terminal-text.js';
 
 type Paint = (text: string) => string;
 
@@ -35,7 +33,7 @@ export interface TextOptions {
 /** JSON.stringify(value, null, 2) with colours: keys, strings, numbers, literals. */
 export function colorJson(value: unknown, style: Style, indent = ''): string {
   if (value === null) return style.magenta('null');
-  if (typeof value === 'string') return style.green(safeText(JSON.stringify(value)));
+  if (typeof value === 'string') return style.green(escapeControls(JSON.stringify(value)));
   if (typeof value === 'number') return style.yellow(JSON.stringify(value));
   if (typeof value === 'boolean') return style.magenta(String(value));
   if (Array.isArray(value)) {
@@ -50,7 +48,7 @@ export function colorJson(value: unknown, style: Style, indent = ''): string {
     return `{\n${entries
       .map(
         ([k, v]) =>
-          `${inner}${style.cyan(safeText(JSON.stringify(k)))}: ${colorJson(v, style, inner)}`,
+          `${inner}${style.cyan(escapeControls(JSON.stringify(k)))}: ${colorJson(v, style, inner)}`,
       )
       .join(',\n')}\n${indent}}`;
   }
@@ -58,8 +56,8 @@ export function colorJson(value: unknown, style: Style, indent = ''): string {
 }
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return safeText(value);
-  return safeText(JSON.stringify(value) ?? String(value));
+  if (typeof value === 'string') return escapeControls(value);
+  return escapeControls(JSON.stringify(value) ?? String(value));
 }
 
 function timeLine(view: TimeView | null, raw: unknown): string | undefined {
@@ -112,7 +110,7 @@ function table(rows: ReadonlyArray<[string, string]>, style: Style, indent = '  
   const width = Math.max(0, ...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => {
     // Lines are ours (multi-line values); what is inside them may come from the token.
-    const [first, ...rest] = v.split('\n').map(safeText);
+    const [first, ...rest] = v.split('\n').map(escapeControls);
     const pad = ' '.repeat(width + 2);
     return [
       `${indent}${style.dim(k.padEnd(width))}  ${first ?? ''}`,
@@ -207,7 +205,7 @@ export function renderReport(report: Report, style: Style, options: TextOptions)
   const width = Math.max(0, ...report.checks.map((c) => c.name.length));
   for (const check of report.checks) {
     out.push(
-      `  ${statusWord(check, style)}  ${check.name.padEnd(width)}  ${safeText(check.message)}`,
+      `  ${statusWord(check, style)}  ${check.name.padEnd(width)}  ${escapeControls(check.message)}`,
     );
   }
   out.push('', title('Signature', style));

@@ -55,6 +55,7 @@ import {
   type FetchLike,
 } from '../../core/issuer.js';
 import { wrapOAuthError } from '../../core/oauth-errors.js';
+import { printableLine } from '../../core/terminal-text.js';
 import type { ClientCredentialsExchange } from '../plan.js';
 
 export type { FetchLike };
@@ -123,9 +124,7 @@ export class TtlLru<V> {
 
 /** Text from outside (a client id, an IdP's description) made safe for one log line. */
 export function printable(value: string, max = 200): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  return printableLine(value, max);
 }
 
 /** Replaces every occurrence of the secrets (as given, and form-urlencoded) in a text. */

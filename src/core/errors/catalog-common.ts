@@ -10,7 +10,8 @@ export const COMMON = {
   },
   ERR_CONFIG_INVALID: {
     exit: EXIT.usage,
-    summary: 'The config file is unreadable, not JSON, or has a key or value of the wrong kind.',
+    summary:
+      'The config file is unreadable, not JSON, or has a key or value of the wrong kind; or a gateway configuration (`serve --file`, `decode --file`) is invalid: the message names the file, the path inside it and what is wrong.',
   },
   ERR_INPUT_INVALID: {
     exit: EXIT.usage,

@@ -16,11 +16,6 @@ export const SERVE = {
     exit: EXIT.failed,
     summary: '`serve` could not listen on its port or admin port (in use, or not permitted).',
   },
-  ERR_CONFIG_INVALID: {
-    exit: EXIT.usage,
-    summary:
-      'A gateway configuration (`serve --file`, `decode --file`) is unreadable or invalid: the message names the file, the path inside it and what is wrong.',
-  },
   ERR_LIMIT_STORE: {
     exit: EXIT.network,
     summary:

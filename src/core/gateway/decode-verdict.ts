@@ -12,7 +12,7 @@ import type { SignatureCause, SignatureResult } from '../jwt/verify.js';
 import { keysFromJwks, secretKey, HMAC_ALGS, type KeyEntry } from './keys.js';
 import { GwError } from '../errors/index.js';
 import { readBoundedText } from '../http-body.js';
-import { JwksFetchError, type FetchLike } from './jwks.js';
+import type { FetchLike } from './jwks.js';
 import { REASONS, type ReasonCode } from './reasons.js';
 import { Verifier, type Trust } from './verify.js';
 
@@ -57,6 +57,17 @@ async function trustFor(source: Exclude<KeySource, { kind: 'remote' }>): Promise
   }
 }
 
+/** A key set that cannot be fetched or read (jwks.ts is not loaded: it pulls in discovery). */
+class KeySetError extends Error {
+  constructor(
+    readonly kind: 'network' | 'timeout' | 'http' | 'invalid',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /**
  * The gateway's verdict on `token`'s signature with the key `source`.
  * `explain` gives decode's own message for a failure (or undefined).
@@ -75,7 +86,7 @@ export async function gatewayVerdict(
   try {
     local = source.kind === 'remote' ? await fetchSet(source, options) : source;
   } catch (error) {
-    if (!(error instanceof JwksFetchError)) throw error;
+    if (!(error instanceof KeySetError)) throw error;
     // An unreachable key set is a network error (exit 3); a document that is not a JWKS fails the check.
     if (error.kind === 'network' || error.kind === 'timeout') {
       throw new GwError(error.kind === 'timeout' ? 'ERR_TIMEOUT' : 'ERR_NETWORK', error.message, {
@@ -130,30 +141,26 @@ async function fetchSet(
       signal: AbortSignal.timeout(options.timeoutSeconds * 1000),
     });
   } catch (error) {
-    throw new JwksFetchError(
-      'network',
+    const timedOut = (error as { name?: string }).name === 'TimeoutError';
+    throw new KeySetError(
+      timedOut ? 'timeout' : 'network',
       `cannot fetch ${source.url}: ${(error as Error).message}`,
-      source.url,
       { cause: error },
     );
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
-    throw new JwksFetchError('http', `${source.url} answered HTTP ${response.status}`, source.url);
+    throw new KeySetError('http', `${source.url} answered HTTP ${response.status}`);
   }
   const text = await readBoundedText(response, 1024 * 1024, `the JWKS at ${source.url}`);
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch {
-    throw new JwksFetchError('invalid', `${source.url} is not JSON`, source.url);
+    throw new KeySetError('invalid', `${source.url} is not JSON`);
   }
   const keys = (document as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys))
-    throw new JwksFetchError(
-      'invalid',
-      `${source.url} is not a JWK Set (no "keys" array)`,
-      source.url,
-    );
+    throw new KeySetError('invalid', `${source.url} is not a JWK Set (no "keys" array)`);
   return { kind: 'jwks', keys: keys as JWK[], origin: source.origin };
 }

@@ -214,6 +214,12 @@ export interface LimitRule {
   readonly label: string;
   /** APIM `increment-count`: the weight of each counted request (LimitStore.hit's `cost`). Absent: 1. */
   readonly cost?: number;
+  /**
+   * APIM: a limit written before validate-jwt is counted before the token is
+   * looked at (policies run in document order), so requests the token check
+   * then refuses count too. Its key must not need a verified token.
+   */
+  readonly beforeToken?: boolean;
 }
 
 // ---------------------------------------------------------------------------

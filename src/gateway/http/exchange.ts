@@ -304,6 +304,27 @@ export class Exchange implements Dispatcher.DispatchHandler {
           }
         }
       }
+      // APIM limits written before validate-jwt: counted before the token is looked at.
+      const early = api.plan.limits.filter((r) => r.beforeToken === true);
+      if (early.length > 0 && this.deps.limits) {
+        return this.countLimits(api, early, ANONYMOUS, undefined, (states) => {
+          this.earlyStates = states;
+          this.authenticate(api, url);
+        });
+      }
+      this.authenticate(api, url);
+    } catch (error) {
+      this.internalError(error);
+    }
+  }
+
+  /** The states of limits counted before the token (APIM), for the response headers. */
+  private earlyStates: readonly LimitState[] | undefined;
+
+  /** Credentials: none, client credentials, introspection or a bearer JWT. */
+  private authenticate(api: CompiledApi, url: string): void {
+    const req = this.req;
+    try {
       const credentials = api.plan.credentials;
       // No credential at all (Tyk keyless, a Kong route without an auth plugin): proxied unchecked.
       if (
@@ -415,12 +436,36 @@ export class Exchange implements Dispatcher.DispatchHandler {
       rules = resolved.rules;
       identity = resolved.identity;
     }
-    if (rules.length === 0 || !this.deps.limits) return this.forward(api, v, authorization);
+    if (this.earlyStates) rules = rules.filter((r) => r.beforeToken !== true);
+    if (rules.length === 0 || !this.deps.limits) {
+      if (this.earlyStates) this.limitStates = this.earlyStates;
+      return this.forward(api, v, authorization);
+    }
+    this.countLimits(api, rules, v, identity, (states) => {
+      this.limitStates = this.earlyStates ? [...this.earlyStates, ...states] : states;
+      this.forward(api, v, authorization);
+    });
+  }
+
+  /**
+   * Counts `rules` for this request: `allowed` gets their states when every
+   * one lets it through; a refusal, a missing identity or a lost store
+   * (`closed`) answers here. A lost store with `open` lets it through uncounted.
+   */
+  private countLimits(
+    api: CompiledApi,
+    rules: readonly LimitRule[],
+    v: Verified,
+    identity: string | undefined,
+    allowed: (states: readonly LimitState[]) => void,
+  ): void {
+    if (!this.deps.limits) return allowed([]);
     // Identities per rule; all rules of one request share one store call per identity.
     const byIdentity = new Map<string, LimitRule[]>();
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i] as LimitRule;
-      const id = this.identityFor(api, rule, i, v, identity);
+      const index = rules === api.plan.limits ? i : api.plan.limits.indexOf(rule);
+      const id = this.identityFor(api, rule, index === -1 ? i : index, v, identity);
       if (id === undefined) {
         this.limitLabel = rule.label;
         return this.fail(
@@ -460,14 +505,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
             states,
           );
         }
-        this.limitStates = states;
-        this.forward(api, v, authorization);
+        allowed(states);
       },
       () => {
         this.deps.metrics.limitStoreErrors++;
         if (this.res.destroyed || this.finished) return;
         if (failure === 'closed') return this.fail(refusal('limits_unavailable'));
-        this.forward(api, v, authorization);
+        allowed([]);
       },
     );
   }

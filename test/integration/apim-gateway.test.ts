@@ -864,6 +864,43 @@ describe('document order', () => {
   });
 });
 
+describe('limits before validate-jwt', () => {
+  test('a limit written before validate-jwt counts requests validate-jwt then refuses, as APIM does', async () => {
+    const gw = await gateway(
+      policy(`<rate-limit-by-key calls="2" renewal-period="60" counter-key="@(context.Request.IpAddress)" remaining-calls-header-name="X-Remaining-Calls" />
+        ${validateJwt()}`),
+    );
+    expectApim(await call(gw, bearer('not-a-jwt')), 401, 'Invalid JWT.');
+    const t = await token();
+    const ok = await call(gw, bearer(t));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-remaining-calls')).toBe('0');
+    const refused = await call(gw, bearer(t));
+    expect(refused.status).toBe(429);
+    expect(lastRequest(gw)).toMatchObject({ reason: 'rate_limited', key: '127.0.0.1' });
+    // Refused by the limit before the token is looked at.
+    expect((await call(gw)).status).toBe(429);
+  });
+
+  test('a JWT-subject key before validate-jwt: a Basic header gets the 500 before the 401', async () => {
+    const gw = await gateway(
+      policy(`<rate-limit-by-key calls="5" renewal-period="60" counter-key="${SUBJECT_KEY}" />
+        ${validateJwt()}`),
+    );
+    expectApim(
+      await call(gw, { authorization: 'Basic dXNlcjpwYXNz' }),
+      500,
+      'Expression value is invalid. The counter-key field is required.',
+    );
+    // A forged JWT has a subject: counted, then refused by validate-jwt.
+    const key = await makeKey('RS256', 'forger');
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await sign(key, { sub: 'test-post', iat: now, exp: now + 60 });
+    expectApim(await call(gw, bearer(forged)), 401, 'Invalid JWT.');
+    expect((await call(gw, bearer(await token()))).status).toBe(200);
+  });
+});
+
 describe('named values', () => {
   test('{{name}} in the openid-config URL and the audience', async () => {
     const plan = await load(

@@ -1029,14 +1029,11 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
           `the counter key reads ${header} with AsJwt(): a request whose ${header} holds no JWT (another scheme, or none) gets APIM's 500 "Expression value is invalid. The counter-key field is required."${jwt ? '' : ' (no validate-jwt runs before it)'}`,
         );
     }
-    if (jwt && limit.order < jwt.order)
-      warn(
-        r,
-        limit.node.path,
-        'note',
-        `${limit.node.name} comes before validate-jwt: APIM counts requests that validate-jwt then refuses; oidc-gw checks the token first`,
-      );
   }
+  // Policies run in document order: a limit before validate-jwt counts before the token is checked.
+  const limitRules = limits.map((l) =>
+    jwt && l.order < jwt.order ? { ...l.rule, beforeToken: true } : l.rule,
+  );
   if (!jwt)
     warn(
       r,
@@ -1087,7 +1084,7 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
     credentials: { bearer: jwt !== undefined },
     ...(jwt ? {} : { auth: 'none' as const }),
     forward: { claims: [], stripAuthorization: false, consumerHeaders: false },
-    limits: limits.map((l) => l.rule),
+    limits: limitRules,
     answers: {
       style: 'apim',
       ...(jwt?.failedStatus === undefined ? {} : { failedStatus: jwt.failedStatus }),

@@ -1,48 +1,124 @@
 #!/usr/bin/env node
-// `npm run bench:serve`: throughput and latency of `oidc-gw serve` against
-// the same upstream and the same RS256 token as
-//   1. the upstream directly,
-//   2. a plain node:http + undici proxy with no auth (bench/plain-proxy.mjs),
-//   3. express + express-jwt + jwks-rsa + http-proxy-middleware (bench/express-stack.mjs),
-//   4. `oidc-gw serve` (the built CLI, logging JSON lines to a file),
-// then the distinct-token case (a different valid token on every request, so
-// the verified-token cache never helps) for serve and express, and the RSS of
-// serve after 100,000 requests over 10,000 distinct valid tokens (also with
-// V8's default heap settings, which serve otherwise tightens).
-// All targets run at once and are measured one at a time, in interleaved
-// rounds (medians reported), after a warm-up each; the RSS runs use fresh
-// processes, one at a time. autocannon runs in this process.
-// Usage: node bench/serve.mjs [--duration S] [--warmup S] [--connections N] [--rounds N]
-//        [--distinct N] [--rss-tokens N] [--rss-requests N]   (defaults: 10 3 50 5 12000 10000 100000)
-import { spawn } from 'node:child_process';
+// `npm run bench:serve`: throughput, latency and CPU per request of
+// `oidc-gw serve` (the built CLI, logging one JSON line per request to a
+// file), with wrk (Debian package `wrk`) as the load generator and the
+// baselines measured in the same run, against the same upstream with the
+// same RS256 token:
+//   upstream    the upstream directly (bench/upstream.mjs)
+//   raw         a raw node:http + undici proxy, no auth (bench/plain-proxy.mjs)
+//   haproxy     HAProxy's jwt_verify (Debian `haproxy`, bench/haproxy.cfg)
+//   serve       oidc-gw serve, flags (--issuer, --audience), one worker
+//   distinct    the same serve, a different token on every request (more
+//               tokens than the verified-token cache holds: every request
+//               is a full RS256 verification)
+//   api1        serve --file with 1 API (oidc-gw YAML)
+//   api20       serve --file with 20 APIs, the request going to the API the
+//               router tries last (routing cost)
+//   limits      serve --rate-limit 1000000/1m, counters in memory
+//   redis       the same with --redis on loopback (a redis-server started
+//               here; Redis commands per request from INFO commandstats)
+//   workers2    serve --workers 2 (when the built CLI has --workers)
+// then `rss`: a fresh serve with limits on, driven through N distinct
+// identities (a distinct token and `sub` per request), RSS from /proc.
+// Every target runs at once (idle when not measured); they are measured
+// one at a time in interleaved rounds, the order rotated each round, after
+// a warm-up each, and the medians of the rounds are reported. CPU per
+// request is the target's utime + stime (/proc/PID/stat, all its processes)
+// over the run divided by the requests. Everything listens on 127.0.0.1;
+// every process started here is stopped by its PID.
+// Usage: node bench/serve.mjs [--rounds N] [--seconds S] [--warmup S]
+//   [--connections N] [--threads N] [--distinct N] [--identities N]
+//   [--rss-max-seconds S] [--haproxy-threads N] [--targets a,b,...] [--keep]
+// Defaults: 5 rounds of 10 s, 2 s warm-up, 50 connections, 1 wrk thread,
+// 12000 distinct tokens, 100000 identities, rss bounded at 300 s, HAProxy
+// with 1 thread, every target and rss. --keep leaves the work folder (serve's
+// logs, the tokens, the configurations) in place and prints its path.
+import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import autocannon from 'autocannon';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = join(ROOT, 'bench');
 const BIN = join(ROOT, 'bin', 'oidc-gw.js');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const DURATION = arg('--duration', 10);
-const WARMUP = arg('--warmup', 3);
-const CONNECTIONS = arg('--connections', 50);
-const ROUNDS = arg('--rounds', 5);
-// More than serve's default cache (10,000 entries, oldest out first): cycling
-// through them, every request misses the cache.
-const DISTINCT = arg('--distinct', 12_000);
-const RSS_TOKENS = Math.min(DISTINCT, arg('--rss-tokens', 10_000));
-const RSS_REQUESTS = arg('--rss-requests', 100_000);
+const WRK = '/usr/bin/wrk';
+const HAPROXY = '/usr/sbin/haproxy';
+const REDIS_SERVER = '/usr/bin/redis-server';
+const REDIS_CLI = '/usr/bin/redis-cli';
+const ALL_TARGETS = [
+  'upstream',
+  'raw',
+  'haproxy',
+  'serve',
+  'distinct',
+  'api1',
+  'api20',
+  'limits',
+  'redis',
+  'workers2',
+  'rss',
+];
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    threads: { type: 'string', default: '1' },
+    distinct: { type: 'string', default: '12000' },
+    identities: { type: 'string', default: '100000' },
+    'rss-max-seconds': { type: 'string', default: '300' },
+    'haproxy-threads': { type: 'string', default: '1' },
+    targets: { type: 'string', default: ALL_TARGETS.join(',') },
+    keep: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+function count(name, min = 1) {
+  const n = Number(flags[name]);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name} takes a whole number >= ${min}, not "${flags[name]}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const ROUNDS = count('rounds');
+const SECONDS = count('seconds');
+const WARMUP = count('warmup', 0);
+const CONNECTIONS = count('connections');
+const THREADS = count('threads');
+const DISTINCT = count('distinct');
+const IDENTITIES = count('identities');
+const RSS_MAX_SECONDS = count('rss-max-seconds');
+const HAPROXY_THREADS = count('haproxy-threads');
+const SELECTED = new Set(flags.targets.split(',').filter(Boolean));
+for (const key of SELECTED)
+  if (!ALL_TARGETS.includes(key)) {
+    process.stderr.write(`--targets: unknown target "${key}" (known: ${ALL_TARGETS.join(', ')})\n`);
+    process.exit(2);
+  }
 const AUDIENCE = 'https://api.bench.test/';
+const PATH = '/api/items';
+const RATE_LIMIT = '1000000/1m';
 
 const work = mkdtempSync(join(os.tmpdir(), 'oidc-gw-bench-serve-'));
+/** Every process started here, by PID, until it has exited. */
 const children = new Set();
 const env = {
   ...process.env,
@@ -59,16 +135,46 @@ function log(message) {
 }
 
 function cleanup() {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(work, { recursive: true, force: true });
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  if (flags.keep) log(`kept ${work} (logs, tokens, configurations)`);
+  else rmSync(work, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+for (const [what, file] of [
+  ['wrk (Debian package wrk)', WRK],
+  ['the built CLI (npm run build)', BIN],
+  ...(SELECTED.has('haproxy') ? [['HAProxy (Debian package haproxy)', HAPROXY]] : []),
+  ...(SELECTED.has('redis')
+    ? [
+        ['redis-server (Debian package redis-server)', REDIS_SERVER],
+        ['redis-cli', REDIS_CLI],
+      ]
+    : []),
+])
+  if (!existsSync(file)) {
+    log(`missing ${what}: ${file}`);
+    process.exit(2);
+  }
 
 // --- keys, issuer (discovery + JWKS), tokens ---------------------------------
-const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'bench-k1', alg: 'RS256', use: 'sig' };
+// RS256 for the repeated token and the distinct-token row (what IdPs sign
+// with); ES256 for the many-identity RSS run only, because signing 100,000
+// RS256 tokens takes minutes (RSS does not depend on the algorithm).
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const RSA_KID = 'bench-rs256';
+const EC_KID = 'bench-es256';
+const jwks = {
+  keys: [
+    { ...rsa.publicKey.export({ format: 'jwk' }), kid: RSA_KID, alg: 'RS256', use: 'sig' },
+    { ...ec.publicKey.export({ format: 'jwk' }), kid: EC_KID, alg: 'ES256', use: 'sig' },
+  ],
+};
+const publicKeyFile = join(work, 'rs256-public.pem');
+writeFileSync(publicKeyFile, rsa.publicKey.export({ type: 'spki', format: 'pem' }));
 const idp = http.createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
   if (req.url === '/.well-known/openid-configuration') {
@@ -78,11 +184,11 @@ const idp = http.createServer((req, res) => {
         jwks_uri: `${issuer}/jwks`,
         response_types_supported: ['code'],
         subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: ['RS256'],
+        id_token_signing_alg_values_supported: ['RS256', 'ES256'],
       }),
     );
   } else if (req.url === '/jwks') {
-    res.end(JSON.stringify({ keys: [jwk] }));
+    res.end(JSON.stringify(jwks));
   } else {
     res.statusCode = 404;
     res.end('{}');
@@ -92,9 +198,10 @@ await new Promise((r) => idp.listen(0, '127.0.0.1', r));
 const issuer = `http://127.0.0.1:${idp.address().port}`;
 idp.unref();
 
-async function mint(count) {
+async function mint(total, alg, prefix) {
+  const pem = (alg === 'ES256' ? ec : rsa).privateKey.export({ type: 'pkcs8', format: 'pem' });
   const workers = Math.max(1, Math.min(2, os.cpus().length));
-  const per = Math.ceil(count / workers);
+  const per = Math.ceil(total / workers);
   const parts = await Promise.all(
     Array.from(
       { length: workers },
@@ -103,11 +210,13 @@ async function mint(count) {
           const worker = new Worker(join(BENCH, 'mint-worker.mjs'), {
             workerData: {
               pem,
-              kid: jwk.kid,
+              alg,
+              kid: alg === 'ES256' ? EC_KID : RSA_KID,
               iss: issuer,
               aud: AUDIENCE,
               from: w * per,
-              count: Math.min(per, count - w * per),
+              count: Math.max(0, Math.min(per, total - w * per)),
+              prefix,
             },
           });
           worker.once('message', resolvePart);
@@ -119,43 +228,177 @@ async function mint(count) {
 }
 
 // --- processes ---------------------------------------------------------------
-function startChild(script, args) {
-  return new Promise((resolveChild, reject) => {
-    const child = spawn(process.execPath, [join(BENCH, script), ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
     });
-    children.add(child);
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolveConnect) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveConnect(true);
+    });
+    socket.once('error', () => resolveConnect(false));
+  });
+}
+
+function startNodeChild(script, args) {
+  return new Promise((resolveChild, reject) => {
+    const child = track(
+      spawn(process.execPath, [join(BENCH, script), ...args], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
       const m = /PORT (\d+)/.exec(out);
-      if (m) resolveChild({ child, url: `http://127.0.0.1:${m[1]}` });
+      if (m) resolveChild({ child, url: `http://127.0.0.1:${m[1]}`, pids: () => [child.pid] });
     });
     child.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
   });
 }
 
-async function startServe(args, extraEnv = {}, nodeArgs = []) {
-  const logFile = join(work, `serve-${Date.now()}.log`);
+/** PIDs of the direct children of `pid` (the workers of `serve --workers`). */
+function childPids(pid) {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+async function startServe(name, args, { workers = 1 } = {}) {
+  const logFile = join(work, `${name}.log`);
   const fd = openSync(logFile, 'w');
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, BIN, 'serve', '--port', '0', '--log-format', 'json', ...args],
-    {
-      env: { ...env, ...extraEnv },
+  const child = track(
+    spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-format', 'json', ...args], {
+      env,
       stdio: ['ignore', 'ignore', fd],
-    },
+    }),
   );
   closeSync(fd);
-  children.add(child);
-  for (let i = 0; i < 300; i++) {
-    const m = /listening on (http:\/\/[^\s"]+)/.exec(readFileSync(logFile, 'utf8'));
-    if (m) return { child, url: m[1], logFile };
+  const ready =
+    workers > 1
+      ? /workers \(pids [\d, ]+\) listening on (http:\/\/[^\s"]+)/
+      : /listening on (http:\/\/[^\s"]+)/;
+  for (let i = 0; i < 600; i++) {
+    const m = ready.exec(readFileSync(logFile, 'utf8'));
+    if (m) {
+      const pids = workers > 1 ? () => [child.pid, ...childPids(child.pid)] : () => [child.pid];
+      return { child, url: m[1], logFile, pids };
+    }
     if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
-  throw new Error(`oidc-gw serve did not start: ${readFileSync(logFile, 'utf8')}`);
+  throw new Error(`oidc-gw serve (${name}) did not start: ${readFileSync(logFile, 'utf8')}`);
+}
+
+async function startHaproxy(upstreamUrl) {
+  const template = readFileSync(join(BENCH, 'haproxy.cfg'), 'utf8');
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const cfg = join(work, 'haproxy.cfg');
+    const fill = {
+      PORT: String(port),
+      THREADS: String(HAPROXY_THREADS),
+      UPSTREAM: new URL(upstreamUrl).host,
+      KEY: publicKeyFile,
+      ISSUER: issuer,
+      AUDIENCE,
+    };
+    writeFileSync(
+      cfg,
+      template.replace(/@([A-Z]+)@/g, (all, key) => fill[key] ?? all),
+    );
+    const child = track(
+      spawn(HAPROXY, ['-db', '-f', cfg], { env, stdio: ['ignore', 'ignore', 'pipe'] }),
+    );
+    let errors = '';
+    child.stderr.on('data', (d) => (errors += d));
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      if (await canConnect(port))
+        return { child, url: `http://127.0.0.1:${port}`, pids: () => [child.pid] };
+      await sleep(100);
+    }
+    await stop(child);
+    log(`haproxy did not start (attempt ${attempt}): ${errors.trim()}`);
+  }
+  throw new Error('haproxy did not start');
+}
+
+async function startRedis() {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const child = track(
+      spawn(
+        REDIS_SERVER,
+        [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          work,
+          '--daemonize',
+          'no',
+        ],
+        { env, stdio: ['ignore', 'pipe', 'pipe'] },
+      ),
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    for (let i = 0; i < 100 && child.exitCode === null; i++) {
+      if (/Ready to accept connections/.test(out)) return { child, port };
+      await sleep(100);
+    }
+    await stop(child);
+    log(`redis-server did not start (attempt ${attempt}): ${out.trim().split('\n').pop()}`);
+  }
+  throw new Error('redis-server did not start');
+}
+
+/** Calls per Redis command so far (INFO commandstats), without INFO itself. */
+function redisCommandCalls(port) {
+  const text = execFileSync(
+    REDIS_CLI,
+    ['-h', '127.0.0.1', '-p', String(port), 'INFO', 'commandstats'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const calls = {};
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    if (m[1] !== 'info') calls[m[1]] = Number(m[2]);
+  return calls;
 }
 
 function stop(child) {
@@ -164,11 +407,26 @@ function stop(child) {
     const timer = setTimeout(() => child.kill('SIGKILL'), 12_000);
     child.once('exit', () => {
       clearTimeout(timer);
-      children.delete(child);
       resolveStop();
     });
     child.kill('SIGTERM');
   });
+}
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+/** utime + stime of these processes, in seconds (0 for one that is gone). */
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of proc(5)
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLK_TCK;
 }
 
 function rssMiB(pid) {
@@ -176,58 +434,107 @@ function rssMiB(pid) {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-// --- load ----------------------------------------------------------------------
-function cannon(url, options) {
-  return new Promise((resolveRun, reject) => {
-    const instance = autocannon(
-      { url: `${url}/api/items`, connections: CONNECTIONS, ...options },
-      (error, result) => (error ? reject(error) : resolveRun(result)),
+/** One request, for the sanity checks before measuring. */
+function probe(url, token) {
+  return new Promise((resolveProbe, reject) => {
+    const req = http.get(
+      `${url}${PATH}`,
+      { agent: false, headers: token ? { authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolveProbe(res.statusCode));
+      },
     );
-    autocannon.track(instance, {
-      renderProgressBar: false,
-      renderResultsTable: false,
-      renderLatencyTable: false,
+    req.setTimeout(10_000, () => req.destroy(new Error('probe timed out')));
+    req.once('error', reject);
+  });
+}
+
+// --- load ----------------------------------------------------------------------
+/**
+ * One wrk run. `token`: the same token on every request; `tokensFile`: the
+ * next token of the file on every request; `stopAfter`: stop after that
+ * many responses (bounded by `seconds` all the same).
+ */
+function runWrk(url, { seconds, token, tokensFile, stopAfter }) {
+  return new Promise((resolveRun, reject) => {
+    const child = track(
+      spawn(
+        WRK,
+        [
+          '-t',
+          String(THREADS),
+          '-c',
+          String(CONNECTIONS),
+          '-d',
+          `${seconds}s`,
+          '--timeout',
+          '5s',
+          '-s',
+          join(BENCH, 'wrk.lua'),
+          `${url}${PATH}`,
+        ],
+        {
+          env: {
+            ...env,
+            WRK_THREADS: String(THREADS),
+            ...(token ? { WRK_TOKEN: token } : {}),
+            ...(tokensFile ? { WRK_TOKENS: tokensFile } : {}),
+            ...(stopAfter ? { WRK_STOP_AFTER: String(stopAfter) } : {}),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
+    );
+    let out = '';
+    let errors = '';
+    let interrupted = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (
+        stopAfter &&
+        !interrupted &&
+        (out.match(/^@@wrk-thread-done$/gm) ?? []).length >= THREADS
+      ) {
+        interrupted = true;
+        child.kill('SIGINT'); // wrk then stops and reports, as on Ctrl-C
+      }
+    });
+    child.stderr.on('data', (d) => (errors += d));
+    child.once('exit', (code) => {
+      const m = /^@@wrk-json (.*)$/m.exec(out);
+      if (code !== 0 || !m) {
+        reject(new Error(`wrk failed (${code}): ${errors.trim() || out.trim()}`));
+        return;
+      }
+      const r = JSON.parse(m[1]);
+      resolveRun({
+        requests: r.requests,
+        rps: r.requests / (r.duration_us / 1e6),
+        p50: r.p50 / 1000,
+        p99: r.p99 / 1000,
+        non2xx: r.status,
+        errors: r.connect + r.read + r.write + r.timeout,
+        ok: r.ok,
+        seconds: r.duration_us / 1e6,
+      });
     });
   });
 }
 
-// One cursor per token list for the whole run, so that later rounds continue
-// where earlier ones stopped (cycling more tokens than the cache holds).
-const cursors = new Map();
-function tokenRequests(tokens) {
-  if (typeof tokens === 'string') return { headers: { authorization: `Bearer ${tokens}` } };
-  if (!cursors.has(tokens)) cursors.set(tokens, { next: 0 });
-  const cursor = cursors.get(tokens);
-  return {
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => ({
-          ...req,
-          headers: {
-            ...req.headers,
-            authorization: `Bearer ${tokens[cursor.next++ % tokens.length]}`,
-          },
-        }),
-      },
-    ],
-  };
-}
-
-async function measure(name, url, tokens) {
-  const r = await cannon(url, { duration: DURATION, ...tokenRequests(tokens) });
-  const row = {
-    name,
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    requests: r.requests.total,
-    non2xx: r.non2xx,
-    errors: r.errors + r.timeouts,
-  };
-  log(
-    `  ${name}: ${Math.round(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, non-2xx ${row.non2xx}, errors ${row.errors}`,
-  );
+async function measure(target, seconds) {
+  const pids = target.pids();
+  const redisBefore = target.redisPort ? redisCommandCalls(target.redisPort) : undefined;
+  const cpuBefore = cpuSeconds(pids);
+  const r = await runWrk(target.url, { seconds, ...target.load });
+  const cpu = cpuSeconds(pids) - cpuBefore;
+  const row = { ...r, cpuUs: (cpu * 1e6) / Math.max(1, r.requests) };
+  if (redisBefore) {
+    const after = redisCommandCalls(target.redisPort);
+    row.redis = Object.fromEntries(
+      Object.entries(after).map(([cmd, n]) => [cmd, (n - (redisBefore[cmd] ?? 0)) / r.requests]),
+    );
+  }
   return row;
 }
 
@@ -236,171 +543,313 @@ const median = (values) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
+const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 // --- run ---------------------------------------------------------------------
 const started = Date.now();
 const load0 = os.loadavg();
+const wrkVersion = /wrk (\S+)/.exec(
+  (() => {
+    try {
+      return execFileSync(WRK, ['-v'], { encoding: 'utf8' });
+    } catch (e) {
+      return String(e.stdout ?? '');
+    }
+  })(),
+)?.[1];
 log(
-  `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`,
+  `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, wrk ${wrkVersion}, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`,
 );
-log(`minting ${DISTINCT} distinct RS256 tokens...`);
-const distinct = await mint(DISTINCT);
-const token = distinct[0];
+if (load0[0] > 1.5)
+  log('note: load average above 1.5: other work is running, figures will be noisy');
 
-// All targets run at once (idle when not measured) and the rounds interleave
-// them, so that load from other processes on a shared machine falls on all
-// targets alike. Each figure is the median over the rounds.
-const upstream = await startChild('upstream.mjs', []);
-const plain = await startChild('plain-proxy.mjs', [upstream.url]);
-const expressStack = await startChild('express-stack.mjs', [
-  upstream.url,
-  `${issuer}/jwks`,
-  issuer,
-  AUDIENCE,
-]);
-const serveArgs = ['--upstream', upstream.url, '--issuer', issuer, '--audience', AUDIENCE];
-const serve = await startServe(serveArgs);
-const targets = [
-  { name: 'upstream directly', url: upstream.url, tokens: token },
-  { name: 'plain node:http + undici proxy (no auth)', url: plain.url, tokens: token },
-  {
-    name: 'express + express-jwt + jwks-rsa + http-proxy-middleware',
-    url: expressStack.url,
-    tokens: token,
-  },
-  { name: 'oidc-gw serve', url: serve.url, tokens: token },
-  {
-    name: 'express stack, a different token on every request',
-    url: expressStack.url,
-    tokens: distinct,
-  },
-  { name: 'oidc-gw serve, a different token on every request', url: serve.url, tokens: distinct },
-];
-for (const t of targets) {
-  log(`warm-up ${WARMUP} s: ${t.name}`);
-  await cannon(t.url, { duration: WARMUP, ...tokenRequests(t.tokens) });
+const serveHelp = execFileSync(process.execPath, [BIN, 'serve', '--help'], {
+  env,
+  encoding: 'utf8',
+});
+if (SELECTED.has('workers2') && !serveHelp.includes('--workers')) {
+  log('notice: this build of serve has no --workers: the workers2 target is skipped');
+  SELECTED.delete('workers2');
 }
-const runs = new Map(targets.map((t) => [t.name, []]));
-for (let round = 1; round <= ROUNDS; round++) {
-  log(`round ${round} of ${ROUNDS}: ${DURATION} s per target at ${CONNECTIONS} connections`);
-  for (const t of targets) runs.get(t.name).push(await measure(t.name, t.url, t.tokens));
+
+log('minting tokens...');
+const [token] = await mint(1, 'RS256', 'bench-user-');
+const distinctFile = join(work, 'distinct-tokens.txt');
+if (SELECTED.has('distinct')) {
+  log(`  ${DISTINCT} distinct RS256 tokens`);
+  writeFileSync(distinctFile, `${(await mint(DISTINCT, 'RS256', 'distinct-')).join('\n')}\n`);
+}
+const identitiesFile = join(work, 'identity-tokens.txt');
+if (SELECTED.has('rss')) {
+  log(`  ${IDENTITIES} distinct ES256 tokens, each with its own sub`);
+  writeFileSync(identitiesFile, `${(await mint(IDENTITIES, 'ES256', 'identity-')).join('\n')}\n`);
+}
+
+const upstream = await startNodeChild('upstream.mjs', []);
+const flagArgs = ['--upstream', upstream.url, '--issuer', issuer, '--audience', AUDIENCE];
+
+function planYaml(apiCount) {
+  const api = (name, path) =>
+    [
+      `  - name: ${name}`,
+      `    path: ${path}`,
+      `    upstream: ${upstream.url}`,
+      `    issuers: [${JSON.stringify(issuer)}]`,
+      `    audiences: [${JSON.stringify(AUDIENCE)}]`,
+    ].join('\n');
+  // The router tries the longest prefixes first: the others' prefixes are
+  // all longer than /api, so a request to /api/items is matched against
+  // every other API before its own.
+  const others = Array.from({ length: apiCount - 1 }, (_, i) =>
+    api(
+      `service-${String(i + 1).padStart(2, '0')}`,
+      `/service-${String(i + 1).padStart(2, '0')}/v1`,
+    ),
+  );
+  return `apis:\n${[...others, api('api', '/api')].join('\n')}\n`;
+}
+
+const targets = [];
+const want = (key) => SELECTED.has(key);
+let serve;
+let redis;
+if (want('upstream'))
+  targets.push({ key: 'upstream', name: 'upstream directly', ...upstream, auth: false });
+if (want('raw')) {
+  const raw = await startNodeChild('plain-proxy.mjs', [upstream.url]);
+  targets.push({ key: 'raw', name: 'raw node:http + undici proxy (no auth)', ...raw, auth: false });
+}
+if (want('haproxy')) {
+  const h = await startHaproxy(upstream.url);
+  targets.push({
+    key: 'haproxy',
+    name: `HAProxy jwt_verify (${HAPROXY_THREADS} thread${HAPROXY_THREADS > 1 ? 's' : ''})`,
+    ...h,
+    auth: true,
+  });
+}
+if (want('serve') || want('distinct')) serve = await startServe('serve', flagArgs);
+if (want('serve')) targets.push({ key: 'serve', name: 'oidc-gw serve', ...serve, auth: true });
+if (want('distinct'))
+  targets.push({
+    key: 'distinct',
+    name: `oidc-gw serve, a different token on every request (${DISTINCT} cycled)`,
+    ...serve,
+    auth: true,
+    load: { tokensFile: distinctFile },
+  });
+for (const [key, apis] of [
+  ['api1', 1],
+  ['api20', 20],
+]) {
+  if (!want(key)) continue;
+  const file = join(work, `plan-${apis}.yaml`);
+  writeFileSync(file, planYaml(apis));
+  const s = await startServe(key, ['--file', file, '--format', 'oidc-gw']);
+  targets.push({
+    key,
+    name: `oidc-gw serve --file, ${apis} API${apis > 1 ? 's (the request matched last)' : ''}`,
+    ...s,
+    auth: true,
+  });
+}
+if (want('limits')) {
+  const s = await startServe('limits', [...flagArgs, '--rate-limit', RATE_LIMIT]);
+  targets.push({
+    key: 'limits',
+    name: `oidc-gw serve --rate-limit ${RATE_LIMIT} (memory)`,
+    ...s,
+    auth: true,
+  });
+}
+if (want('redis')) {
+  redis = await startRedis();
+  const s = await startServe('redis', [
+    ...flagArgs,
+    '--rate-limit',
+    RATE_LIMIT,
+    '--redis',
+    `redis://127.0.0.1:${redis.port}`,
+  ]);
+  targets.push({
+    key: 'redis',
+    name: `oidc-gw serve --rate-limit ${RATE_LIMIT} --redis (loopback)`,
+    ...s,
+    auth: true,
+    redisPort: redis.port,
+  });
+}
+if (want('workers2')) {
+  const s = await startServe('workers2', [...flagArgs, '--workers', '2'], { workers: 2 });
+  targets.push({ key: 'workers2', name: 'oidc-gw serve --workers 2', ...s, auth: true });
+}
+for (const t of targets) t.load ??= { token };
+
+// Sanity: every target answers 200 to the token, and every verifying one
+// 401 to the same token with another signature.
+const forged = `${token.slice(0, token.lastIndexOf('.'))}.${Buffer.alloc(256, 7).toString('base64url')}`;
+for (const t of targets) {
+  const good = await probe(t.url, token);
+  const bad = t.auth ? await probe(t.url, forged) : 401;
+  if (good !== 200 || bad !== 401) {
+    log(`${t.name}: expected 200 and 401, got ${good} and ${bad}`);
+    process.exit(1);
+  }
+}
+
+if (targets.length > 0 && WARMUP > 0)
+  for (const t of targets) {
+    log(`warm-up ${WARMUP} s: ${t.name}`);
+    await runWrk(t.url, { seconds: WARMUP, ...t.load });
+  }
+const runs = new Map(targets.map((t) => [t.key, []]));
+for (let round = 0; round < ROUNDS && targets.length > 0; round++) {
+  const shift = round % targets.length;
+  const order = [...targets.slice(shift), ...targets.slice(0, shift)];
+  log(`round ${round + 1} of ${ROUNDS}: ${SECONDS} s per target, ${CONNECTIONS} connections`);
+  for (const t of order) {
+    const r = await measure(t, SECONDS);
+    runs.get(t.key).push(r);
+    log(
+      `  ${t.name}: ${Math.round(r.rps)} req/s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms, CPU ${fmt(r.cpuUs, 1)} µs/request, non-2xx ${r.non2xx}, errors ${r.errors}`,
+    );
+  }
 }
 const rows = targets.map((t) => {
-  const rs = runs.get(t.name);
-  return {
+  const rs = runs.get(t.key);
+  const row = {
+    key: t.key,
     name: t.name,
     rps: median(rs.map((r) => r.rps)),
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
+    cpuUs: median(rs.map((r) => r.cpuUs)),
     rounds: rs.map((r) => Math.round(r.rps)),
     requests: rs.reduce((n, r) => n + r.requests, 0),
     non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
     errors: rs.reduce((n, r) => n + r.errors, 0),
   };
+  if (t.redisPort) {
+    const commands = new Set(rs.flatMap((r) => Object.keys(r.redis)));
+    row.redis = Object.fromEntries(
+      [...commands].map((c) => [c, median(rs.map((r) => r.redis[c] ?? 0))]),
+    );
+  }
+  return row;
 });
-await stop(serve.child);
-const logLines = readFileSync(serve.logFile, 'utf8')
-  .split('\n')
-  .filter((l) => l.includes('"status"')).length;
-await stop(plain.child);
-await stop(expressStack.child);
-const serveDistinct = rows.find(
-  (r) => r.name === 'oidc-gw serve, a different token on every request',
-);
-const expressDistinct = rows.find(
-  (r) => r.name === 'express stack, a different token on every request',
-);
+const logLines = {};
+for (const t of targets)
+  if (t.logFile && !(t.logFile in logLines)) {
+    await stop(t.child);
+    logLines[t.logFile] = readFileSync(t.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"status"')).length;
+  }
+for (const t of targets) if (t.child !== upstream.child) await stop(t.child);
+if (redis) await stop(redis.child);
 
-async function rss(name, start) {
-  log(`RSS: ${name}: ${RSS_REQUESTS} requests over ${RSS_TOKENS} distinct tokens, fresh process`);
-  const target = await start();
-  const before = rssMiB(target.child.pid);
-  // The highest RSS seen during the run, sampled every 100 ms.
+let rssRow;
+if (want('rss')) {
+  log(
+    `RSS: fresh serve --rate-limit ${RATE_LIMIT} (memory), ${IDENTITIES} requests, each with another identity (at most ${RSS_MAX_SECONDS} s)`,
+  );
+  const s = await startServe('rss', [...flagArgs, '--rate-limit', RATE_LIMIT]);
+  const before = rssMiB(s.child.pid);
   let peak = before;
   const sampler = setInterval(() => {
-    const now = rssMiB(target.child.pid);
-    if (now > peak) peak = now;
+    peak = Math.max(peak, rssMiB(s.child.pid));
   }, 100);
-  const run = await cannon(target.url, {
-    amount: RSS_REQUESTS,
-    ...tokenRequests(distinct.slice(0, RSS_TOKENS)),
+  const cpuBefore = cpuSeconds([s.child.pid]);
+  const r = await runWrk(s.url, {
+    seconds: RSS_MAX_SECONDS,
+    tokensFile: identitiesFile,
+    stopAfter: IDENTITIES,
   });
   clearInterval(sampler);
-  const after = rssMiB(target.child.pid);
+  const cpu = cpuSeconds([s.child.pid]) - cpuBefore;
+  const after = rssMiB(s.child.pid);
   peak = Math.max(peak, after);
-  await stop(target.child);
+  await stop(s.child);
+  rssRow = { before, after, peak, ...r, cpuUs: (cpu * 1e6) / Math.max(1, r.requests) };
   log(
-    `  RSS ${before.toFixed(1)} MiB at start, ${after.toFixed(1)} MiB after, ${peak.toFixed(1)} MiB at most; ${Math.round(run.requests.average)} req/s, non-2xx ${run.non2xx}, errors ${run.errors}`,
+    `  RSS ${fmt(before, 1)} MiB at start, ${fmt(after, 1)} MiB after, ${fmt(peak, 1)} MiB at most; ${r.ok} of ${IDENTITIES} identities answered 200; ${Math.round(r.rps)} req/s`,
   );
-  return {
-    name,
-    before,
-    after,
-    peak,
-    rps: run.requests.average,
-    non2xx: run.non2xx,
-    errors: run.errors + run.timeouts,
-  };
 }
-const rssRows = [];
-rssRows.push(await rss('oidc-gw serve', () => startServe(serveArgs)));
-// V8's defaults: serve keeps an operator's choice, and these are V8's own values
-// (16 MiB semi-spaces at most; 0 = V8's dynamic old-generation growth).
-rssRows.push(
-  await rss(
-    'oidc-gw serve, V8 defaults (node --max-semi-space-size=16 --heap-growing-percent=0)',
-    () => startServe(serveArgs, {}, ['--max-semi-space-size=16', '--heap-growing-percent=0']),
-  ),
-);
-rssRows.push(
-  await rss('plain node:http + undici proxy (no auth)', () =>
-    startChild('plain-proxy.mjs', [upstream.url]),
-  ),
-);
 await stop(upstream.child);
 const load1 = os.loadavg();
 
 // --- report --------------------------------------------------------------------
-const by = (name) => rows.find((r) => r.name === name);
-const plainRow = by('plain node:http + undici proxy (no auth)');
-const expressRow = by('express + express-jwt + jwks-rsa + http-proxy-middleware');
-const serveRow = by('oidc-gw serve');
-const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+const by = (key) => rows.find((r) => r.key === key);
 const lines = [];
-lines.push(
-  `| target | req/s (median) | p50 (ms) | p99 (ms) | req/s per round | requests | non-2xx | errors |`,
-);
-lines.push(`|---|---:|---:|---:|---|---:|---:|---:|`);
-for (const r of rows)
+if (rows.length > 0) {
   lines.push(
-    `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.rounds.join(', ')} | ${r.requests} | ${r.non2xx} | ${r.errors} |`,
+    '| target | req/s | p50 (ms) | p99 (ms) | CPU per request (µs) | req/s per round | requests | non-2xx | errors |',
   );
-lines.push('');
-lines.push(`| ratio | value | target |`);
-lines.push(`|---|---:|---|`);
-lines.push(`| serve / plain proxy (req/s) | ${fmt(serveRow.rps / plainRow.rps, 2)} | >= 0.9 |`);
-lines.push(`| serve / express stack (req/s) | ${fmt(serveRow.rps / expressRow.rps, 2)} | >= 5 |`);
-lines.push(`| serve p99 - plain proxy p99 (ms) | ${fmt(serveRow.p99 - plainRow.p99, 2)} | <= 1 |`);
-lines.push(
-  `| serve, distinct tokens / plain proxy (req/s) | ${fmt(serveDistinct.rps / plainRow.rps, 2)} | >= 0.5 |`,
-);
-lines.push(
-  `| serve, distinct tokens / express, distinct tokens (req/s) | ${fmt(serveDistinct.rps / expressDistinct.rps, 2)} | |`,
-);
-lines.push('');
-lines.push(
-  `| RSS, ${RSS_REQUESTS} requests over ${RSS_TOKENS} distinct tokens | at start (MiB) | after (MiB) | highest (MiB) | req/s | non-2xx | errors |`,
-);
-lines.push(`|---|---:|---:|---:|---:|---:|---:|`);
-for (const r of rssRows)
+  lines.push('|---|---:|---:|---:|---:|---|---:|---:|---:|');
+  for (const r of rows)
+    lines.push(
+      `| ${r.name} | ${fmt(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuUs, 1)} | ${r.rounds.join(', ')} | ${r.requests} | ${r.non2xx} | ${r.errors} |`,
+    );
+  lines.push('');
+}
+const ratios = [];
+const ratio = (label, a, b, target, field = 'rps') => {
+  const x = by(a);
+  const y = by(b);
+  if (x && y) ratios.push([label, fmt(x[field] / y[field], 3), target]);
+};
+const diff = (label, a, b, target) => {
+  const x = by(a);
+  const y = by(b);
+  if (x && y) ratios.push([label, fmt(x.p99 - y.p99, 2), target]);
+};
+ratio('serve / raw proxy (req/s)', 'serve', 'raw', '>= 1.0');
+ratio('serve / HAProxy jwt_verify (req/s)', 'serve', 'haproxy', '>= 1.0');
+diff('serve p99 - raw proxy p99 (ms)', 'serve', 'raw', '<= 0.5');
+ratio('serve, distinct tokens / raw proxy (req/s)', 'distinct', 'raw', '');
+ratio('20 APIs / 1 API (req/s)', 'api20', 'api1', '>= 0.98');
+ratio('limits in memory / no limits (req/s)', 'limits', 'serve', '>= 0.9');
+ratio('limits in Redis / no limits (req/s)', 'redis', 'serve', '>= 0.5');
+diff('limits in Redis p99 - no limits p99 (ms)', 'redis', 'serve', '');
+ratio('--workers 2 / 1 worker (req/s)', 'workers2', 'serve', 'report');
+ratio('--workers 2 / 1 worker (CPU per request)', 'workers2', 'serve', '', 'cpuUs');
+if (ratios.length > 0) {
+  lines.push('| ratio | value | target |');
+  lines.push('|---|---:|---|');
+  for (const [label, value, target] of ratios) lines.push(`| ${label} | ${value} | ${target} |`);
+  lines.push('');
+}
+const redisRow = by('redis');
+if (redisRow) {
+  const entries = Object.entries(redisRow.redis).filter(([, n]) => n > 0);
+  const total = entries.reduce((n, [, v]) => n + v, 0);
   lines.push(
-    `| ${r.name} | ${fmt(r.before, 1)} | ${fmt(r.after, 1)} | ${fmt(r.peak, 1)} | ${fmt(r.rps)} | ${r.non2xx} | ${r.errors} |`,
+    `Redis commands per request with limits in Redis: ${fmt(total, 2)} (${entries.map(([c, n]) => `${c} ${fmt(n, 2)}`).join(', ') || 'none'}), from INFO commandstats before and after each run (INFO itself left out), medians of the rounds. ` +
+      'Commandstats also counts the commands a script runs (its redis.call()s) besides the EVALSHA that ran it: the round trips per request are the EVALSHA/EVAL count. ' +
+      'Requests still in flight when wrk stops are served but not counted by wrk, which lifts every per-request figure by about connections / requests.',
   );
-lines.push('');
+  lines.push('');
+}
+if (rssRow) {
+  lines.push(
+    `| RSS, limits on (memory), ${IDENTITIES} distinct identities | at start (MiB) | after (MiB) | highest (MiB) | target | requests answered 200 | req/s | CPU per request (µs) | errors |`,
+  );
+  lines.push('|---|---:|---:|---:|---|---:|---:|---:|---:|');
+  lines.push(
+    `| oidc-gw serve --rate-limit ${RATE_LIMIT}, one request per identity | ${fmt(rssRow.before, 1)} | ${fmt(rssRow.after, 1)} | ${fmt(rssRow.peak, 1)} | <= 150 | ${rssRow.ok} | ${fmt(rssRow.rps)} | ${fmt(rssRow.cpuUs, 1)} | ${rssRow.errors} |`,
+  );
+  lines.push('');
+}
+if (by('workers2'))
+  lines.push(
+    `\`--workers 2\` on ${os.cpus().length} cores: wrk, the upstream and the benchmark's other idle processes share the same cores, so two workers cannot double anything here; the ratio is bounded by the machine, and the CPU per request (all of the gateway's processes, primary included) is the figure that carries over.\n`,
+  );
+if (!want('workers2') && flags.targets.split(',').includes('workers2'))
+  lines.push('`--workers 2` not measured: this build of serve has no --workers.\n');
 lines.push(
-  `${ROUNDS} interleaved rounds of ${DURATION} s per target after a ${WARMUP} s warm-up, medians shown, ${CONNECTIONS} connections, autocannon ${JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')).version} in the benchmark process; ` +
+  `${ROUNDS} interleaved rounds (order rotated) of ${SECONDS} s per target after a ${WARMUP} s warm-up each, medians shown; wrk ${wrkVersion}, ${THREADS} thread(s), ${CONNECTIONS} connections, on the same machine; ` +
     `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load0.map((l) => l.toFixed(1)).join('/')} at start, ${load1.map((l) => l.toFixed(1)).join('/')} at end; ` +
-    `serve wrote ${logLines} request log lines (JSON, to a file); total ${Math.round((Date.now() - started) / 1000)} s.`,
+    `serve wrote ${Object.values(logLines).reduce((a, b) => a + b, 0)} request log lines (JSON, to files); total ${Math.round((Date.now() - started) / 1000)} s.`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
 process.exit(0);

@@ -15,6 +15,7 @@
  * `import 'oidc-gw'` stays light.
  */
 import { GwError, isGwError } from '../core/errors/index.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import type { GatewayService } from '../services/serve.js';
 import type { LimitKey, Plan, SourceFormat, Warning } from '../gateway/plan.js';
 import type { FlagLimit } from '../gateway/load/from-flags.js';
@@ -591,7 +592,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   }
   for (const w of plan.warnings) warn(explain.warningText(w));
   for (const n of service.current().notes) warn(n);
-  if (!['127.0.0.1', 'localhost', '::1'].includes(host))
+  if (!isLoopbackHost(host))
     warn(`listening on ${host}: the gateway is reachable from other machines`);
   note(
     `listening on ${service.server.url}${service.server.adminUrl ? ` (admin: ${service.server.adminUrl}/metrics)` : ''}`,

@@ -9,11 +9,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GwError } from '../core/errors/index.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import {
   DEFAULT_ACCESS_TOKEN_TTL,
   DEFAULT_REFRESH_TOKEN_TTL,
   DEFAULT_RESOURCE_SCOPES,
-  isLoopbackAddress,
   startDevIdp,
 } from '../idp/dev-idp.js';
 import { DEVICE_CODE_GRANT, publicClient, secretClient } from '../idp/clients.js';
@@ -139,7 +139,7 @@ export interface Idp {
 /** Starts the dev IdP of `oidc-gw idp` for a test suite (port 0 unless told). */
 export async function startIdp(options: StartIdpOptions = {}): Promise<Idp> {
   const host = (options.host ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
-  if (!isLoopbackAddress(host) && host !== 'localhost') {
+  if (!isLoopbackHost(host)) {
     throw new GwError('ERR_IDP_NOT_LOOPBACK', `host ${host} is not a loopback address`, {
       hint: 'the dev IdP has known passwords and speaks plain http: keep it on 127.0.0.1',
     });

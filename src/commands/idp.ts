@@ -97,6 +97,7 @@ function durationSeconds(flag: string): (value: string) => number {
 /** Validates the flags into IdpOptions (no side effects). */
 export async function parseOptions(opts: Readonly<Record<string, unknown>>): Promise<IdpOptions> {
   const { GwError } = await import('../core/errors/index.js');
+  const { isLoopbackHost } = await import('../core/loopback.js');
   const usage = (message: string, hint?: string) =>
     new GwError('ERR_USAGE', message, hint === undefined ? {} : { hint });
 
@@ -174,15 +175,11 @@ export async function parseOptions(opts: Readonly<Record<string, unknown>>): Pro
   };
 }
 
-function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 /** Starts the IdP, tells the user how to use it, and runs until SIGINT/SIGTERM. */
 async function run(ctx: Context, options: IdpOptions): Promise<number> {
   const { randomBytes } = await import('node:crypto');
   const idp = await import('../idp/index.js');
+  const { isLoopbackHost } = await import('../core/loopback.js');
   const { out } = ctx;
   const s = out.style;
 

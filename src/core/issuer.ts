@@ -8,6 +8,7 @@ import { causeChain } from './errors/causes.js';
 import { GwError, isGwError } from './errors/index.js';
 import { boundResponse } from './http-body.js';
 import { wrapOAuthError } from './oauth-errors.js';
+import { isLoopbackHost } from './loopback.js';
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
@@ -29,12 +30,6 @@ export interface DiscoveredIssuer {
   readonly notes: readonly string[];
   /** For building an openid-client Configuration without fetching again. */
   readonly options: DiscoverOptions;
-}
-
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
-
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOST.test(hostname);
 }
 
 /** Parses and checks an issuer (or any IdP) URL: https, or http on loopback, or http with --insecure-http. */

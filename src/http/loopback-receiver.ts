@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GwError } from '../core/errors/index.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import { escapeHtml } from '../output/html.js';
 
 export const DEFAULT_CALLBACK_PATH = '/callback';
@@ -24,13 +25,6 @@ export interface LoopbackAddress {
   /** 0: an ephemeral port. */
   readonly port: number;
   readonly path: string;
-}
-
-const V4_LOOPBACK = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function isV4Loopback(host: string): boolean {
-  const m = V4_LOOPBACK.exec(host);
-  return Boolean(m && m.slice(1).every((part) => Number(part) <= 255));
 }
 
 function badRedirect(input: string, why: string): GwError {
@@ -75,10 +69,14 @@ export function parseRedirectUri(
   }
   const host = url.hostname;
   let bindHost: string;
+  if (!isLoopbackHost(host)) {
+    throw badRedirect(input, 'must name a loopback host (127.0.0.1, [::1] or localhost)');
+  }
+  // Where to listen for it: an IPv4-mapped [::ffff:127.0.0.1] is loopback but not bindable as such.
   if (host === '[::1]') bindHost = '::1';
   else if (host === 'localhost') bindHost = '127.0.0.1';
-  else if (isV4Loopback(host)) bindHost = host;
-  else throw badRedirect(input, 'must name a loopback host (127.0.0.1, [::1] or localhost)');
+  else if (!host.startsWith('[')) bindHost = host;
+  else throw badRedirect(input, 'must name 127.0.0.1 (or another 127.x.y.z), [::1] or localhost');
   // URL drops :80 for http; an explicit ":80" in the input pins port 80.
   const explicitPort =
     url.port !== '' ? Number(url.port) : /^http:\/\/[^/]*:80(?:\/|$)/i.test(input) ? 80 : undefined;
@@ -331,8 +329,8 @@ export function stateMatches(query: URLSearchParams, expected: string): boolean 
 
 function isLoopbackHostHeader(host: string | undefined, port: number): boolean {
   if (!host) return false;
-  const m = /^(\[::1\]|localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/i.exec(host);
-  return Boolean(m && Number(m[2]) === port);
+  const m = /^(.+):(\d{1,5})$/.exec(host);
+  return Boolean(m && isLoopbackHost(m[1] as string) && Number(m[2]) === port);
 }
 
 function listenError(err: NodeJS.ErrnoException, address: LoopbackAddress): GwError {

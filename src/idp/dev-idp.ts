@@ -25,6 +25,7 @@ import type {
   ResourceServer,
 } from 'oidc-provider';
 import { GwError } from '../core/errors/index.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import { createMemoryStore } from './adapter.js';
 import { generateSigningKey, rotate, saveKeysFile, type PrivateJwks } from './keys.js';
 import { loadOidcProvider, type OidcProviderModule } from './load.js';
@@ -301,7 +302,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     const origin = req.headers.origin;
     if (
       (origin !== undefined && origin !== issuer) ||
-      !isLoopbackAddress(req.socket.remoteAddress)
+      !isLoopbackHost(req.socket.remoteAddress ?? '')
     ) {
       sendJson(res, 403, {
         error: 'forbidden',
@@ -747,17 +748,10 @@ function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
   }) as unknown as IncomingMessage;
 }
 
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return v4.startsWith('127.') || address === '::1';
-}
-
 function isLoopbackOrigin(origin: string): boolean {
   const url = URL.parse(origin);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return false;
-  const h = url.hostname;
-  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+  return isLoopbackHost(url.hostname);
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -4,7 +4,6 @@ export {
   DEFAULT_ACCESS_TOKEN_TTL,
   DEFAULT_REFRESH_TOKEN_TTL,
   DEFAULT_RESOURCE_SCOPES,
-  isLoopbackAddress,
   startDevIdp,
   type DevIdp,
   type DevIdpEvent,

@@ -41,7 +41,7 @@ import {
 import { tokenFacts } from '../core/call/token-facts.js';
 import { relativeTo } from '../core/jwt/time.js';
 import { GwError } from '../core/errors/index.js';
-import { isLoopbackHost } from '../core/issuer.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import {
   callFailure,
   createCallDispatcher,

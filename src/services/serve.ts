@@ -12,6 +12,7 @@ import type { Pool } from 'undici';
 import type { Context } from '../context.js';
 import { GwError, isGwError } from '../core/errors/index.js';
 import type { FetchLike } from '../core/issuer.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import { compilePlan, type CompiledPlan } from '../gateway/http/compile.js';
 import type { LimitRunner } from '../gateway/http/exchange.js';
 import { startGatewayServer, type GatewayServer } from '../gateway/http/server.js';
@@ -488,7 +489,7 @@ async function runGateway(
   } else {
     for (const api of plan.apis) for (const line of describeApi(api)) note(line);
   }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(options.host)) {
+  if (!isLoopbackHost(options.host)) {
     warn(`listening on ${options.host}: the gateway is reachable from other machines`);
   }
   const gateway = service.server;

@@ -13,7 +13,8 @@
  */
 import { isGwError } from '../errors/index.js';
 import { isBodyTooLarge, readBoundedText } from '../http-body.js';
-import { fetchFollowingChecked, isLoopbackHost, type FetchLike } from '../issuer.js';
+import { fetchFollowingChecked, type FetchLike } from '../issuer.js';
+import { isLoopbackHost } from '../loopback.js';
 import { keysFromJwks, type KeyEntry } from './keys.js';
 
 export type { FetchLike };

@@ -19,7 +19,9 @@
 //               here; Redis commands per request from INFO commandstats)
 //   workers2    serve --workers 2 (when the built CLI has --workers)
 // then `rss`: a fresh serve with limits on, driven through N distinct
-// identities (a distinct token and `sub` per request), RSS from /proc.
+// identities (a distinct token and `sub` per request), RSS from /proc; and
+// `rss-v8`: the same with V8's default heap settings, which serve otherwise
+// tightens (docs/commands/serve.md, "Memory").
 // Every target runs at once (idle when not measured); they are measured
 // one at a time in interleaved rounds, the order rotated each round, after
 // a warm-up each, and the medians of the rounds are reported. CPU per
@@ -31,7 +33,7 @@
 //   [--rss-max-seconds S] [--haproxy-threads N] [--targets a,b,...] [--keep]
 // Defaults: 5 rounds of 10 s, 2 s warm-up, 50 connections, 1 wrk thread,
 // 12000 distinct tokens, 100000 identities, rss bounded at 300 s, HAProxy
-// with 1 thread, every target and rss. --keep leaves the work folder (serve's
+// with 1 thread, every target, rss and rss-v8. --keep leaves the work folder (serve's
 // logs, the tokens, the configurations) in place and prints its path.
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -72,6 +74,7 @@ const ALL_TARGETS = [
   'redis',
   'workers2',
   'rss',
+  'rss-v8',
 ];
 
 const { values: flags } = parseArgs({
@@ -292,14 +295,18 @@ function childPids(pid) {
   return found;
 }
 
-async function startServe(name, args, { workers = 1 } = {}) {
+async function startServe(name, args, { workers = 1, nodeArgs = [] } = {}) {
   const logFile = join(work, `${name}.log`);
   const fd = openSync(logFile, 'w');
   const child = track(
-    spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-format', 'json', ...args], {
-      env,
-      stdio: ['ignore', 'ignore', fd],
-    }),
+    spawn(
+      process.execPath,
+      [...nodeArgs, BIN, 'serve', '--port', '0', '--log-format', 'json', ...args],
+      {
+        env,
+        stdio: ['ignore', 'ignore', fd],
+      },
+    ),
   );
   closeSync(fd);
   const ready =
@@ -580,7 +587,7 @@ if (SELECTED.has('distinct')) {
   writeFileSync(distinctFile, `${(await mint(DISTINCT, 'RS256', 'distinct-')).join('\n')}\n`);
 }
 const identitiesFile = join(work, 'identity-tokens.txt');
-if (SELECTED.has('rss')) {
+if (SELECTED.has('rss') || SELECTED.has('rss-v8')) {
   log(`  ${IDENTITIES} distinct ES256 tokens, each with its own sub`);
   writeFileSync(identitiesFile, `${(await mint(IDENTITIES, 'ES256', 'identity-')).join('\n')}\n`);
 }
@@ -748,12 +755,12 @@ for (const t of targets)
 for (const t of targets) if (t.child !== upstream.child) await stop(t.child);
 if (redis) await stop(redis.child);
 
-let rssRow;
-if (want('rss')) {
+/** A fresh serve with limits on, driven through IDENTITIES distinct identities. */
+async function rss(name, nodeArgs) {
   log(
-    `RSS: fresh serve --rate-limit ${RATE_LIMIT} (memory), ${IDENTITIES} requests, each with another identity (at most ${RSS_MAX_SECONDS} s)`,
+    `RSS: ${name}: fresh process, ${IDENTITIES} requests, each with another identity (at most ${RSS_MAX_SECONDS} s)`,
   );
-  const s = await startServe('rss', [...flagArgs, '--rate-limit', RATE_LIMIT]);
+  const s = await startServe('rss', [...flagArgs, '--rate-limit', RATE_LIMIT], { nodeArgs });
   const before = rssMiB(s.child.pid);
   let peak = before;
   const sampler = setInterval(() => {
@@ -770,11 +777,22 @@ if (want('rss')) {
   const after = rssMiB(s.child.pid);
   peak = Math.max(peak, after);
   await stop(s.child);
-  rssRow = { before, after, peak, ...r, cpuUs: (cpu * 1e6) / Math.max(1, r.requests) };
   log(
-    `  RSS ${fmt(before, 1)} MiB at start, ${fmt(after, 1)} MiB after, ${fmt(peak, 1)} MiB at most; ${r.ok} of ${IDENTITIES} identities answered 200; ${Math.round(r.rps)} req/s`,
+    `  RSS ${fmt(before, 1)} MiB at start, ${fmt(after, 1)} MiB after, ${fmt(peak, 1)} MiB at most; ${r.ok} requests answered 200; ${Math.round(r.rps)} req/s`,
   );
+  return { name, before, after, peak, ...r, cpuUs: (cpu * 1e6) / Math.max(1, r.requests) };
 }
+const rssRows = [];
+if (want('rss')) rssRows.push(await rss(`oidc-gw serve --rate-limit ${RATE_LIMIT}`, []));
+// V8's own heap settings, which serve otherwise tightens (docs/commands/serve.md,
+// "Memory"): 16 MiB semi-spaces at most, 0 = V8's dynamic old-generation growth.
+if (want('rss-v8'))
+  rssRows.push(
+    await rss(
+      `the same with V8's defaults (node --max-semi-space-size=16 --heap-growing-percent=0)`,
+      ['--max-semi-space-size=16', '--heap-growing-percent=0'],
+    ),
+  );
 await stop(upstream.child);
 const load1 = os.loadavg();
 
@@ -830,14 +848,15 @@ if (redisRow) {
   );
   lines.push('');
 }
-if (rssRow) {
+if (rssRows.length > 0) {
   lines.push(
-    `| RSS, limits on (memory), ${IDENTITIES} distinct identities | at start (MiB) | after (MiB) | highest (MiB) | target | requests answered 200 | req/s | CPU per request (µs) | errors |`,
+    `| RSS, limits on (memory), ${IDENTITIES} distinct identities, one request each | at start (MiB) | after (MiB) | highest (MiB) | target | requests answered 200 | req/s | CPU per request (µs) | errors |`,
   );
   lines.push('|---|---:|---:|---:|---|---:|---:|---:|---:|');
-  lines.push(
-    `| oidc-gw serve --rate-limit ${RATE_LIMIT}, one request per identity | ${fmt(rssRow.before, 1)} | ${fmt(rssRow.after, 1)} | ${fmt(rssRow.peak, 1)} | <= 150 | ${rssRow.ok} | ${fmt(rssRow.rps)} | ${fmt(rssRow.cpuUs, 1)} | ${rssRow.errors} |`,
-  );
+  for (const r of rssRows)
+    lines.push(
+      `| ${r.name} | ${fmt(r.before, 1)} | ${fmt(r.after, 1)} | ${fmt(r.peak, 1)} | <= 150 | ${r.ok} | ${fmt(r.rps)} | ${fmt(r.cpuUs, 1)} | ${r.errors} |`,
+    );
   lines.push('');
 }
 if (by('workers2'))
@@ -847,7 +866,10 @@ if (by('workers2'))
 if (!want('workers2') && flags.targets.split(',').includes('workers2'))
   lines.push('`--workers 2` not measured: this build of serve has no --workers.\n');
 lines.push(
-  `${ROUNDS} interleaved rounds (order rotated) of ${SECONDS} s per target after a ${WARMUP} s warm-up each, medians shown; wrk ${wrkVersion}, ${THREADS} thread(s), ${CONNECTIONS} connections, on the same machine; ` +
+  (rows.length > 0
+    ? `${ROUNDS} interleaved rounds (order rotated) of ${SECONDS} s per target after a ${WARMUP} s warm-up each, medians shown; `
+    : '') +
+    `wrk ${wrkVersion}, ${THREADS} thread(s), ${CONNECTIONS} connections, on the same machine; ` +
     `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average ${load0.map((l) => l.toFixed(1)).join('/')} at start, ${load1.map((l) => l.toFixed(1)).join('/')} at end; ` +
     `serve wrote ${Object.values(logLines).reduce((a, b) => a + b, 0)} request log lines (JSON, to files); total ${Math.round((Date.now() - started) / 1000)} s.`,
 );

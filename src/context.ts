@@ -1,5 +1,5 @@
 /**
- * The seams every command receives (ARCHITECTURE.md rule 7): streams,
+ * The seams every command receives (docs/architecture.md: context.ts): streams,
  * environment, clock, HTTP, prompter, browser opener and shutdown hooks. Only
  * `cli/` builds a real one; tests build their own.
  */

@@ -9,7 +9,7 @@ function findCode(error: unknown): string | undefined {
   return findCauseCode(error, isNetworkErrorCode);
 }
 
-/** One place that maps errors to exit codes (ARCHITECTURE.md, "Errors and exit codes"). */
+/** One place that maps errors to exit codes (docs/errors.md; docs/architecture.md, "Errors"). */
 export function exitCodeFor(error: unknown): ExitCode {
   if (isGwError(error)) return error.exitCode;
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -2,7 +2,7 @@
  * What `cli/` gives each command module: a way to attach the shared flags and
  * to run an action with a fully built Context. Command modules import only
  * this, commander and types at load time; everything heavy is imported inside
- * the action (ARCHITECTURE.md rule 10: `--help` stays fast).
+ * the action (docs/architecture.md, "Start-up time": `--help` stays fast).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Context } from '../context.js';
@@ -25,7 +25,7 @@ export interface CommonOptionsConfig {
   timeout?: { default: number; description: string };
 }
 
-/** The flags every command takes (SPEC §1). */
+/** The flags every command takes (docs/configuration.md). */
 export function addCommonOptions(cmd: Command, config: CommonOptionsConfig = {}): Command {
   if (config.json !== false) cmd.option('--json', 'print one JSON document on stdout');
   return cmd
@@ -44,7 +44,7 @@ export function addCommonOptions(cmd: Command, config: CommonOptionsConfig = {})
     );
 }
 
-/** The flags that say which IdP and client to talk to (SPEC §1 settings table). */
+/** The flags that say which IdP and client to talk to (docs/configuration.md, the settings table). */
 export function addClientOptions(cmd: Command): Command {
   return cmd
     .option(

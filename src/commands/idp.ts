@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Context } from '../context.js';
 import { addCommonOptions, collect, nonNegativeInteger, type CommandHost } from './host.js';
 
-/** SPEC `idp`: the two clients registered at start. */
+/** `idp` (docs/commands/idp.md): the two clients registered at start. */
 export const CLI_CLIENT_ID = 'oidc-gw-cli';
 export const SERVICE_CLIENT_ID = 'oidc-gw-service';
 export const DEFAULT_AUDIENCE = 'https://api.local.test/';

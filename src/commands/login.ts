@@ -6,7 +6,7 @@ import {
   type CommandHost,
 } from './host.js';
 
-/** Seconds `login` waits for the browser callback (SPEC: --timeout, default 300). */
+/** Seconds `login` waits for the browser callback (docs/commands/login.md: --timeout, default 300). */
 const WAIT_SECONDS = 300;
 /** Network requests during login still time out after at most this many seconds. */
 const NETWORK_SECONDS = 30;
@@ -32,7 +32,7 @@ export function register(program: Command, host: CommandHost): void {
     )
     .option('--prompt <prompt>', 'OpenID Connect prompt: login, consent, select_account, none');
   addClientOptions(cmd);
-  // In login, --timeout is how long to wait for the sign-in (SPEC: default 300 s).
+  // In login, --timeout is how long to wait for the sign-in (docs/commands/login.md: default 300 s).
   addCommonOptions(cmd, {
     timeout: {
       default: WAIT_SECONDS,

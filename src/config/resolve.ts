@@ -1,7 +1,7 @@
 /**
- * Settings, resolved once into a frozen object (ARCHITECTURE.md rule 6):
+ * Settings, resolved once into a frozen object (docs/architecture.md):
  * command-line flag > environment variable > profile in the config file >
- * built-in default (SPEC §1).
+ * built-in default (docs/configuration.md: Settings).
  */
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';

@@ -1,5 +1,5 @@
 /**
- * The token cache (SPEC §1): a directory of 0700 holding one JSON file per
+ * The token cache (docs/configuration.md): a directory of 0700 holding one JSON file per
  * entry, each 0600 and written atomically, so that concurrent commands never
  * leave a corrupt file nor lose another writer's entry. A corrupt file is
  * reported and ignored.

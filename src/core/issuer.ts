@@ -1,6 +1,6 @@
 /**
  * Issuer discovery: OpenID Connect discovery with RFC 8414 as fallback, the
- * issuer or its `.well-known` URL as input, and the one convenience SPEC §1
+ * issuer or its `.well-known` URL as input, and the one convenience docs/configuration.md (Issuers)
  * allows (a trailing-slash difference is accepted, with a note).
  */
 import * as client from 'openid-client';

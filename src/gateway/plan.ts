@@ -136,7 +136,7 @@ export interface KeyedTrust {
 // (src/core/gateway/claims.ts) and are part of the plan.
 
 // ---------------------------------------------------------------------------
-// Credentials other than a bearer JWT (SPEC section 3)
+// Credentials other than a bearer JWT (docs/gateway-config.md)
 
 export interface ClientCredentialsExchange {
   /** Issuer (discovery) or token endpoint to send the caller's credentials to. */
@@ -169,7 +169,7 @@ export interface Credentials {
 }
 
 // ---------------------------------------------------------------------------
-// Limits (SPEC section 3, "Limits and quotas per identity")
+// Limits and quotas per identity (docs/limits.md)
 
 /**
  * The counting algorithms (docs/limits.md):

@@ -32,7 +32,7 @@ export interface BannerInfo {
   readonly refreshTokenTtl: number;
 }
 
-/** The `--json` object (SPEC `idp`), with `jwks_uri` and `listen_url` added. */
+/** The `--json` object (docs/commands/idp.md), with `jwks_uri` and `listen_url` added. */
 export function bannerJson(info: BannerInfo): Record<string, unknown> {
   return {
     issuer: info.issuer,

@@ -7,8 +7,9 @@ export interface ColorOptions {
 }
 
 /**
- * SPEC §1: colour only when the stream is a terminal; NO_COLOR and --no-color
- * disable it, FORCE_COLOR forces it (FORCE_COLOR=0 disables it).
+ * Colour only when the stream is a terminal; NO_COLOR and --no-color
+ * disable it, FORCE_COLOR forces it (FORCE_COLOR=0 disables it)
+ * (docs/configuration.md, "Output conventions").
  */
 export function colorLevel(stream: TextOut, { noColor, env }: ColorOptions): 0 | 1 | 2 | 3 {
   if (noColor) return 0;

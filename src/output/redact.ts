@@ -1,6 +1,6 @@
 /**
- * Redaction of secrets (SPEC §1): client secret, Authorization values, code,
- * code_verifier, refresh_token, access_token, id_token, client_assertion show
+ * Redaction of secrets (docs/configuration.md, "Output conventions"):
+ * client secret, Authorization values, code, code_verifier, refresh_token, access_token, id_token, client_assertion show
  * at most their first 6 characters followed by `…`. Short values show fewer
  * characters so that a short secret is never shown whole.
  */

@@ -51,7 +51,7 @@ export interface ServeOptions {
   readonly logFormat: 'json' | 'pretty' | undefined;
   readonly tokenCacheSize: number;
   readonly jwksCacheTtl: number;
-  // Plans and limits (SPEC section 3).
+  // Plans and limits (docs/gateway-config.md, docs/limits.md).
   readonly files: readonly string[];
   readonly format: SourceFormat | undefined;
   readonly path: string | undefined;
@@ -132,7 +132,7 @@ export async function buildPlan(
       hint: 'oidc-gw serve --upstream http://127.0.0.1:3000 --issuer URL, or oidc-gw serve --file gateway.yaml',
     });
   }
-  // Settings that may also come from the environment or the profile (SPEC §1).
+  // Settings that may also come from the environment or the profile (docs/configuration.md).
   let issuers = options.issuers;
   let audiences = options.audiences;
   const noTrust = () =>

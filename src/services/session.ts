@@ -19,7 +19,7 @@ import {
 import { clientCredentialsKey, TokenStore } from '../config/token-store.js';
 import { readFile } from 'node:fs/promises';
 
-/** A token that expires within this many seconds is refreshed or replaced first (SPEC). */
+/** A token that expires within this many seconds is refreshed or replaced first (docs/commands/token.md). */
 export const MIN_VALIDITY_SECONDS = 60;
 
 export interface Session {
@@ -296,7 +296,7 @@ export async function makeClientFor(
 export type Which = 'access_token' | 'id_token';
 
 /**
- * The profile's usable token (SPEC `token` without a grant flag): the user
+ * The profile's usable token (`token` without a grant flag, docs/commands/token.md): the user
  * token set, refreshed first when it expires within 60 s and can be
  * refreshed; else the last client-credentials token while valid; else
  * ERR_NO_TOKEN with a hint.

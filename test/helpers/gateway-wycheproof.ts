@@ -1,8 +1,8 @@
 /**
  * The Wycheproof JWS vectors (C2SP/wycheproof, json_web_signature_test.json),
- * read from test/vectors/wycheproof/ (copied from ../shared/vectors/). Missing
- * vectors fail the test loudly: a
- * skipped security suite must never look like a passing one.
+ * read from test/vectors/wycheproof/ (C2SP/wycheproof testvectors_v1; see
+ * the README there). Missing vectors fail the test loudly: a skipped
+ * security suite must never look like a passing one.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ export interface WycheproofGroup {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /**
- * The Wycheproof JOSE vectors, unchanged copies of ../shared/vectors/wycheproof/
+ * The Wycheproof JOSE vectors, unchanged copies of C2SP/wycheproof testvectors_v1/
  * (Apache 2.0, LICENSE and README beside them) kept in the repository, so that
  * a clone tests on its own wherever CI puts it.
  */
@@ -35,7 +35,7 @@ export function loadJwsVectors(): WycheproofGroup[] {
   if (!existsSync(file)) {
     throw new Error(
       `Wycheproof vectors not found at ${file}: the security suite cannot run. ` +
-        'Copy them from ../shared/vectors/wycheproof/ (C2SP/wycheproof testvectors_v1) into test/vectors/wycheproof/.',
+        'Copy them from https://github.com/C2SP/wycheproof (testvectors_v1/) into test/vectors/wycheproof/.',
     );
   }
   const data = JSON.parse(readFileSync(file, 'utf8')) as {

@@ -1,8 +1,8 @@
 /**
  * `decode TOKEN --file FILE [--path P]` says what `serve` with the same file
  * would answer: for every token below, the status, body and reason from
- * decode's explanation are those the running gateway sends (SPEC section 3,
- * "Explaining a refusal before it happens").
+ * decode's explanation are those the running gateway sends (docs/commands/decode.md,
+ * "What a gateway configuration would answer").
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

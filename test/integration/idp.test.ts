@@ -132,7 +132,7 @@ describe('oidc-gw idp (spawned CLI)', () => {
     expect(idp.stderr()).not.toMatch(/oidc-provider|NOTICE|WARNING/i);
   });
 
-  it('prints the SPEC JSON object, and only it, on stdout', () => {
+  it('prints the documented JSON object (docs/commands/idp.md), and only it, on stdout', () => {
     const lines = idp.stdout().split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
     expect(idp.info.issuer).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -1,5 +1,5 @@
 /**
- * Keys over time (SPEC, serve: keys): an unknown-kid flood fetches the JWKS
+ * Keys over time (docs/commands/serve.md): an unknown-kid flood fetches the JWKS
  * at most once per 30 s, rotation is picked up, a JWKS that goes down leaves
  * the last good keys serving, a removed key stops verifying (the verified-
  * token cache is cleared), and tokens from the real test IdP pass. The

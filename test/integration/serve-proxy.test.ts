@@ -1,5 +1,5 @@
 /**
- * Forwarding (SPEC, serve: forwarding, upstream failures, log, admin,
+ * Forwarding (docs/commands/serve.md: forwarding, upstream failures, log, admin,
  * shutdown): a real gateway in front of a real upstream, on port 0.
  */
 import { Readable } from 'node:stream';

@@ -1,5 +1,5 @@
 /**
- * Every refusal of `serve` (SPEC, serve: checks and refusals) and the attacks
+ * Every refusal of `serve` (docs/commands/serve.md: checks and refusals) and the attacks
  * of issue 5, through a real gateway (in-process, real HTTP) in front of a
  * real echo upstream, with keys served by a real JWKS/discovery server. Each
  * case asserts the status, WWW-Authenticate, the JSON body, the log's reason

@@ -1,6 +1,6 @@
 /**
- * decode --verify and serve share one verification (SPEC section 3,
- * "Explaining a refusal"): the gateway's verifier decides decode's verdict.
+ * decode --verify and serve share one verification (docs/commands/decode.md,
+ * "One verification for decode and serve"): the gateway's verifier decides decode's verdict.
  * Regression: a validly signed token with `cty: JWT` was "valid" for decode
  * and 401 nested_jwt for serve.
  */

@@ -20,7 +20,7 @@ describe('docs/errors.md', () => {
     expect(Object.fromEntries(documented)).toEqual(expected);
   });
 
-  it('maps only to the exit codes of SPEC.md', () => {
+  it('maps only to the documented exit codes (docs/errors.md)', () => {
     const allowed = new Set<number>(Object.values(EXIT));
     for (const [code, e] of Object.entries(CATALOG)) expect(allowed.has(e.exit), code).toBe(true);
   });

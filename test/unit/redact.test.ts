@@ -21,7 +21,7 @@ describe('redaction', () => {
     expect(maskAuthorization('Basic b2lkYy1ndy1zZXJ2aWNlOnNlY3JldA==')).toBe('Basic b2lkYy…');
   });
 
-  it('masks every secret parameter of SPEC §1 in forms, URLs and JSON', () => {
+  it('masks every secret parameter (docs/configuration.md) in forms, URLs and JSON', () => {
     const secrets = {
       client_secret: 'sekret-sekret-sekret',
       code: 'code-code-code-code',

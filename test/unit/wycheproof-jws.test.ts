@@ -1,5 +1,5 @@
 /**
- * Wycheproof JWS vectors (test/vectors/wycheproof/, copied from ../shared; see its README)
+ * Wycheproof JWS vectors (test/vectors/wycheproof/, from C2SP/wycheproof; see its README)
  * through decode's verification core, the algorithm pinned to the key:
  * accepted <=> "valid", except the eight data quirks the README lists.
  */

@@ -37,7 +37,7 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ]);
 
-/** TLS failures (untrusted, expired or mismatched certificates): network errors too (SPEC: exit 3). */
+/** TLS failures (untrusted, expired or mismatched certificates): network errors too (exit 3, docs/errors.md). */
 export const TLS_ERROR_CODE =
   /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/;
 

@@ -1,4 +1,4 @@
-/** Exit codes of SPEC.md §1. */
+/** Exit codes (docs/errors.md). */
 export const EXIT = {
   ok: 0,
   failed: 1,

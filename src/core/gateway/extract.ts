@@ -1,5 +1,5 @@
 /**
- * Finding the bearer token in a request (SPEC, serve: the first check). Works
+ * Finding the bearer token in a request (docs/commands/serve.md: the first check). Works
  * on the raw header list (`IncomingMessage.rawHeaders`), because Node keeps
  * only the first of two `Authorization` headers in `req.headers`, and two is
  * a malformed request, never a choice for the gateway to make.

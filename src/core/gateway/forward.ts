@@ -1,6 +1,6 @@
 /**
  * `--forward-claim HEADER=CLAIM`: a verified claim sent to the upstream as a
- * header (SPEC, serve: forwarding). Strings and numbers go as they are, other
+ * header (docs/commands/serve.md: Forwarded claims). Strings and numbers go as they are, other
  * values as JSON. A value with a control character refuses the request
  * (never a raw CR/LF/NUL upstream); other characters outside printable ASCII
  * are percent-encoded as UTF-8, so names in any language pass.

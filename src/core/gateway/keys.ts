@@ -2,7 +2,7 @@
  * The keys `serve` trusts: what a JWK may be used for, which JWKs in a set
  * are dropped (and why), and the import of each key through jose.
  *
- * Policy (SPEC, serve: keys; docs/security.md):
+ * Policy (docs/commands/serve.md: Keys over time; docs/security.md):
  * - a JWKS contributes public signature keys only: symmetric keys (`oct`),
  *   `use` other than `sig`, `key_ops` without `verify`, RSA under 2048 bits,
  *   RSA with a public exponent below 3 or even, unknown curves and key types

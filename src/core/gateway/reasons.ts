@@ -289,7 +289,7 @@ export function wwwAuthenticate(r: {
   return value;
 }
 
-/** The JSON body of a refusal (SPEC, serve: refusals). */
+/** The JSON body of a refusal (docs/commands/serve.md: Refusals). */
 export function refusalBody(r: {
   readonly error: string;
   readonly description: string;

@@ -1,5 +1,5 @@
 /**
- * Token verification for `serve`, in the order of SPEC (serve: checks):
+ * Token verification for `serve`, in the order of docs/commands/serve.md:
  * size, strict compact form, header (alg, crit, b64, cty, kid), key by
  * `kid`, signature (jose compactVerify, algorithm pinned to the key), then
  * the claims. Keys named inside a token (`jwk`, `jku`, `x5u`, `x5c`) are

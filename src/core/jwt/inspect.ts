@@ -1,7 +1,7 @@
 /**
  * `decode` without the network: tells a JWS from a JWE from an opaque
  * token, reads the header and claims strictly, and runs the checks a gateway
- * makes (SPEC `decode`). Signature verification is verify.ts.
+ * makes (docs/commands/decode.md). Signature verification is verify.ts.
  *
  * Silent and pure: the clock is a parameter; nothing here loads jose.
  */
@@ -713,7 +713,7 @@ export function applySignature(
 
 /**
  * The issuer named by an `--issuer` value, which may also be its metadata
- * URL (SPEC §1): `…/.well-known/openid-configuration` (OpenID Connect, a
+ * URL (docs/configuration.md: Issuers): `…/.well-known/openid-configuration` (OpenID Connect, a
  * suffix) or `…/.well-known/oauth-authorization-server/…` (RFC 8414, an
  * infix). Anything else is returned as given: issuers are compared exactly.
  */

@@ -1,5 +1,5 @@
 /**
- * oidc-gw's own answers (SPEC, serve: refusals): RFC 6750 errors with a JSON
+ * oidc-gw's own answers (docs/commands/serve.md: Refusals): RFC 6750 errors with a JSON
  * body `{"error", "error_description"}` and `WWW-Authenticate: Bearer
  * realm="oidc-gw", ...` on 400/401/403; 429 `rate_limited` /
  * `quota_exceeded` with `Retry-After`; `RateLimit-Limit`, `-Remaining`,

@@ -2,7 +2,7 @@
  * A plan made ready to run: for each API its trust (keys fetched), its
  * verifier, its renderer, its upstream pool and its limit rules, and a
  * router over them. Everything a request needs is computed here, once per
- * plan (ARCHITECTURE: hot-path work happens once per plan); a reload
+ * plan (docs/architecture.md: hot-path work happens once per plan); a reload
  * compiles a new one and swaps it whole.
  */
 import { Pool } from 'undici';

@@ -1,6 +1,6 @@
 /**
- * `decode TOKEN --file FILE [--path P]` (SPEC section 3, "Explaining a
- * refusal before it happens"): for each API of a compiled plan (or the one
+ * `decode TOKEN --file FILE [--path P]` (docs/commands/decode.md: "What a gateway
+ * configuration would answer"): for each API of a compiled plan (or the one
  * the path selects), what it would answer to this token, with the same
  * verification, policies and renderers as `serve` — accepted (and under
  * which identity its limits would count it), or the status, headers, body

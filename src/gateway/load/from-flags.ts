@@ -1,5 +1,5 @@
 /**
- * `serve`'s flags as a plan: one oidc-gw API at `/` (SPEC, serve), with the
+ * `serve`'s flags as a plan: one oidc-gw API at `/` (docs/commands/serve.md), with the
  * same checks as ever (exp required, nbf and iat when present, one skew,
  * issuers by discovery, audiences any-of, required claims and scopes) and,
  * with `--rate-limit` / `--quota`, per-identity limits (docs/limits.md).
@@ -41,7 +41,7 @@ export interface FlagInput {
   readonly limitBy?: LimitKey | undefined;
 }
 
-/** `claim:NAME` | `client_id` | `ip` (SPEC: --limit-by). */
+/** `claim:NAME` | `client_id` | `ip` (docs/commands/serve.md: --limit-by). */
 export function parseLimitBy(text: string): LimitKey | undefined {
   if (text === 'client_id') return { by: 'client_id' };
   if (text === 'ip') return { by: 'ip' };

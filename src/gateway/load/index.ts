@@ -1,7 +1,7 @@
 /**
  * `serve --file` / `decode --file`: read each file, tell its format from its
  * content (or `--format`), hand each format's documents to its loader, and
- * put the APIs together into one plan (SPEC, section 3: loading
+ * put the APIs together into one plan (docs/gateway-config.md: loading
  * configurations). Each importer is loaded only when a file of its format
  * is given.
  */

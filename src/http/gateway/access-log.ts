@@ -1,5 +1,5 @@
 /**
- * One line per request on stderr (SPEC, serve: log): method, path without
+ * One line per request on stderr (docs/commands/serve.md: Log): method, path without
  * the query string, status, duration, sub, iss and the refusal reason code.
  * JSON lines when stderr is not a terminal (or --log-format json), a short
  * coloured line otherwise. Never a token: the Authorization header is never

@@ -146,7 +146,9 @@ describe('running', () => {
     await r.body.text();
     expect(await gw.stop('SIGINT')).toBe(0);
     expect(gw.stderr()).toMatch(/warning: no --audience/);
-    expect(gw.stderr()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} GET \/p 401 [\d.]+ms api=default reason=not_bearer$/m);
+    expect(gw.stderr()).toMatch(
+      /^\d\d:\d\d:\d\d\.\d{3} GET \/p 401 [\d.]+ms api=default reason=not_bearer$/m,
+    );
   });
 
   test('--public-key (PEM) and --secret-file', async () => {

@@ -175,7 +175,9 @@ describe.skipIf(!posix)('item 8: the config file', () => {
 
   it('0644 with a secret: one warning; 0644 without a secret, and 0600: none', async () => {
     expect(await configModeWarnings(config(withSecret, 0o644), withSecret)).toEqual([
-      expect.stringContaining('holds a client secret and can be read by its group and other users (mode 0644)'),
+      expect.stringContaining(
+        'holds a client secret and can be read by its group and other users (mode 0644)',
+      ),
     ]);
     expect(await configModeWarnings(config(noSecret, 0o644), noSecret)).toEqual([]);
     expect(await configModeWarnings(config(withSecret, 0o600), withSecret)).toEqual([]);

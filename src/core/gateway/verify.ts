@@ -120,10 +120,6 @@ const COMPACT_REASONS = {
   duplicate_member: 'duplicate_member',
 } as const;
 
-function fail(r: Refusal): Outcome {
-  return { ok: false, refusal: r };
-}
-
 function countDots(token: string): number {
   let n = 0;
   for (let i = token.indexOf('.'); i !== -1; i = token.indexOf('.', i + 1)) n++;

@@ -13,9 +13,9 @@ import type { Context } from '../context.js';
 import { GwError, isGwError } from '../core/errors/index.js';
 import type { FetchLike } from '../core/issuer.js';
 import { isLoopbackHost } from '../core/loopback.js';
-import { compilePlan, type CompiledPlan } from '../gateway/http/compile.js';
+import type { CompiledPlan } from '../gateway/http/compile.js';
 import type { LimitRunner } from '../gateway/http/exchange.js';
-import { startGatewayServer, type GatewayServer } from '../gateway/http/server.js';
+import type { GatewayServer } from '../gateway/http/server.js';
 import type { LimitStore } from '../gateway/limits/types.js';
 import {
   PlanError,
@@ -243,6 +243,13 @@ function hasLimits(plan: Plan): boolean {
 
 /** Starts the gateway on a plan (what `serve` and the tests run). */
 export async function startGatewayService(options: GatewayServiceOptions): Promise<GatewayService> {
+  // Loaded here, not with this module: `serve` caps V8's young generation
+  // first (gateway-memory.ts), and loading undici and jose in one
+  // synchronous burst before the cap grows it past 4 MiB.
+  const [{ compilePlan }, { startGatewayServer }] = await Promise.all([
+    import('../gateway/http/compile.js'),
+    import('../gateway/http/server.js'),
+  ]);
   const metrics = options.metrics ?? new GatewayMetrics();
   const pools = new Map<string, Pool>();
   const compileDeps = {

@@ -27,9 +27,9 @@ import { GwError } from '../../core/errors/index.js';
 import { ALWAYS_RESERVED } from '../../http/gateway/headers.js';
 import { rendererFor } from '../answer/index.js';
 import type { Answer, Renderer } from '../answer/types.js';
-import { ClientCredentialsExchanger } from '../check/client-credentials.js';
-import { Introspector } from '../check/introspection.js';
-import type { CompiledExpression } from '../load/apim-expr.js';
+import type { ClientCredentialsExchanger } from '../check/client-credentials.js';
+import type { Introspector } from '../check/introspection.js';
+import type { CompiledExpression, ExprContext } from '../load/apim-expr.js';
 import type {
   ApiPlan,
   LimitKey,
@@ -89,6 +89,8 @@ export interface CompiledApi {
   readonly credentialIndex?: number;
   /** APIM counter keys, compiled once. */
   readonly expressions: ReadonlyMap<string, CompiledExpression>;
+  /** APIM's `AsJwt()` (decoded without verification), loaded only with expressions. */
+  readonly asJwt?: ExprContext['jwt'];
   /** APIM check-header failures, rendered once. */
   readonly headerCheckAnswers: readonly Answer[];
   readonly exchanger?: ClientCredentialsExchanger;
@@ -259,13 +261,16 @@ async function compileApi(
         );
   }
   const expressions = new Map<string, CompiledExpression>();
+  let asJwt: ExprContext['jwt'] | undefined;
   const expressionKeys = [
     ...api.limits.map((r) => r.key),
     ...Object.values(api.policies?.policies ?? {}).flatMap((p) => p.limits.map((r) => r.key)),
   ].flatMap((k) => (k.by === 'expression' ? [k.source] : []));
   if (expressionKeys.length > 0) {
-    const { compileExpression } = await import('../load/apim-expr.js');
-    for (const source of expressionKeys) expressions.set(source, compileExpression(source));
+    const apimExpr = await import('../load/apim-expr.js');
+    asJwt = apimExpr.asJwt;
+    for (const source of expressionKeys)
+      expressions.set(source, apimExpr.compileExpression(source));
   }
   let headerCheckAnswers: Answer[] = [];
   if (api.headerChecks && api.headerChecks.length > 0) {
@@ -312,8 +317,18 @@ async function compileApi(
     now: deps.now,
     log: deps.log,
   };
+  // Loaded only by plans that use them (openid-client is heavy: start-up and memory).
   const cc = api.credentials.clientCredentials;
   const intro = api.credentials.introspection;
+  const exchanger = cc
+    ? new (await import('../check/client-credentials.js')).ClientCredentialsExchanger({
+        ...idp,
+        exchange: cc,
+      })
+    : undefined;
+  const introspector = intro
+    ? new (await import('../check/introspection.js')).Introspector({ ...idp, introspection: intro })
+    : undefined;
   return {
     plan: api,
     verifier,
@@ -328,8 +343,9 @@ async function compileApi(
     ...(credentialIndex !== undefined ? { credentialIndex } : {}),
     expressions,
     headerCheckAnswers,
-    ...(cc ? { exchanger: new ClientCredentialsExchanger({ ...idp, exchange: cc }) } : {}),
-    ...(intro ? { introspector: new Introspector({ ...idp, introspection: intro }) } : {}),
+    ...(exchanger ? { exchanger } : {}),
+    ...(introspector ? { introspector } : {}),
+    ...(asJwt ? { asJwt } : {}),
     counterScope: api.counterScope ?? api.name,
   };
 }

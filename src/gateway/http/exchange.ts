@@ -23,7 +23,7 @@ import type { Answer, Refused, RequestFacts } from '../answer/types.js';
 import { findCallerCredentials } from '../check/basic-auth.js';
 import { extractToken } from '../check/token-source.js';
 import type { LimitState, LimitStore } from '../limits/types.js';
-import { asJwt, type ExprContext } from '../load/apim-expr.js';
+import type { ExprContext } from '../load/apim-expr.js';
 import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
 import type { CompiledApi, CompiledPlan } from './compile.js';
 
@@ -586,7 +586,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         const values = headerValues(req.rawHeaders, name.toLowerCase());
         return values.length === 0 ? undefined : values.join(',');
       },
-      jwt: asJwt,
+      jwt: this.api?.asJwt ?? (() => null),
     };
   }
 

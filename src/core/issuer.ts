@@ -188,6 +188,20 @@ export async function discoverIssuer(
       options.insecureHttp,
     );
     if (issuerCheck.note && !notes.includes(issuerCheck.note)) notes.push(issuerCheck.note);
+    // An issuer that is an origin (Auth0's https://TENANT.auth0.com/) is
+    // discovered under either spelling without a mismatch: say which one
+    // tokens carry, as for a path issuer (docs/configuration.md, Issuers).
+    const typed = input.trim();
+    if (
+      !given &&
+      typed !== metadata.issuer &&
+      stripSlash(typed) === stripSlash(metadata.issuer) &&
+      !notes.some((n) => n.includes(`names its issuer "${metadata.issuer}"`))
+    ) {
+      notes.push(
+        `the IdP names its issuer "${metadata.issuer}" (you gave "${typed}"): using the IdP's spelling`,
+      );
+    }
     return Object.freeze({
       issuer: metadata.issuer,
       metadata,

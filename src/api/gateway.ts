@@ -346,7 +346,7 @@ async function planFromSettings(source: Readonly<Record<string, unknown>>): Prom
       "startGateway({ upstream: 'http://127.0.0.1:3000', issuers: [idp.issuer] })",
     );
   const upstream = httpUrl(source['upstream'], 'upstream', true);
-  const [{ isHeaderName }, { SUPPORTED_ALGS, HMAC_ALGS }, flags] = await Promise.all([
+  const [{ forwardHeaderProblem }, { SUPPORTED_ALGS, HMAC_ALGS }, flags] = await Promise.all([
     import('../core/gateway/forward.js'),
     import('../core/gateway/keys.js'),
     import('../gateway/load/from-flags.js'),
@@ -401,21 +401,10 @@ async function planFromSettings(source: Readonly<Record<string, unknown>>): Prom
   };
   const requireClaims = record('requiredClaims').map(([name, value]) => ({ name, value }));
   const forwardClaims = record('forwardClaims').map(([header, claim]) => {
-    if (!isHeaderName(header)) throw usage(`forwardClaims: "${header}" is not a valid header name`);
+    const problem = forwardHeaderProblem(header);
+    if (problem === 'name') throw usage(`forwardClaims: "${header}" is not a valid header name`);
     if (!claim) throw usage(`forwardClaims.${header} needs a claim name`);
-    const lower = header.toLowerCase().replaceAll('_', '-');
-    if (
-      [
-        'authorization',
-        'host',
-        'content-length',
-        'transfer-encoding',
-        'connection',
-        'cookie',
-      ].includes(lower) ||
-      lower.startsWith('x-forwarded-')
-    )
-      throw usage(`forwardClaims cannot set the ${header} header`);
+    if (problem === 'reserved') throw usage(`forwardClaims cannot set the ${header} header`);
     return { header, claim };
   });
   const normalized = forwardClaims.map((f) => f.header.toLowerCase().replaceAll('_', '-'));

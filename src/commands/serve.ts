@@ -237,7 +237,7 @@ export async function parseServeOptions(
   cmd?: { getOptionValueSource(key: string): string | undefined },
 ): Promise<ServeOptions> {
   const { GwError } = await import('../core/errors/index.js');
-  const { isHeaderName } = await import('../core/gateway/forward.js');
+  const { forwardHeaderProblem } = await import('../core/gateway/forward.js');
   const { SUPPORTED_ALGS, HMAC_ALGS } = await import('../core/gateway/keys.js');
   const usage = (message: string, hint?: string) =>
     new GwError('ERR_USAGE', message, hint ? { hint } : {});
@@ -301,23 +301,11 @@ export async function parseServeOptions(
   );
   const forwardClaims = pairs('--forward-claim', list('forwardClaim'), 'HEADER=CLAIM').map(
     ([header, claim]) => {
-      if (!isHeaderName(header))
+      const problem = forwardHeaderProblem(header);
+      if (problem === 'name')
         throw usage(`--forward-claim: "${header}" is not a valid header name`);
       if (!claim) throw usage(`--forward-claim ${header}= needs a claim name`);
-      const lower = header.toLowerCase().replaceAll('_', '-');
-      if (
-        [
-          'authorization',
-          'host',
-          'content-length',
-          'transfer-encoding',
-          'connection',
-          'cookie',
-        ].includes(lower) ||
-        lower.startsWith('x-forwarded-')
-      ) {
-        throw usage(`--forward-claim cannot set the ${header} header`);
-      }
+      if (problem === 'reserved') throw usage(`--forward-claim cannot set the ${header} header`);
       return { header, claim };
     },
   );

@@ -88,3 +88,26 @@ export function forwardedHeaders(
   }
   return { headers };
 }
+
+/** Headers a forwarded claim may never set: the gateway's own, or ones that change the request. */
+const NOT_FORWARDABLE = [
+  'authorization',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'cookie',
+];
+
+/**
+ * Why `header` cannot carry a forwarded claim (`name`: not a header name;
+ * `reserved`: a header the gateway sets or the request depends on), or
+ * undefined when it can. One rule for --forward-claim, the oidc-gw file's
+ * forward_claims and the library's forwardClaims.
+ */
+export function forwardHeaderProblem(header: string): 'name' | 'reserved' | undefined {
+  if (!isHeaderName(header)) return 'name';
+  const lower = header.toLowerCase().replaceAll('_', '-');
+  if (NOT_FORWARDABLE.includes(lower) || lower.startsWith('x-forwarded-')) return 'reserved';
+  return undefined;
+}

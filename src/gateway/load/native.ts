@@ -7,6 +7,8 @@
  * not be written in the file. Unknown fields are warnings with their path,
  * never silently dropped; invalid values are errors naming the path.
  */
+import { forwardHeaderProblem } from '../../core/gateway/forward.js';
+import { SUPPORTED_ALGS as KEY_ALGS } from '../../core/gateway/keys.js';
 import { DEFAULT_CHECKS, BEARER_HEADER, normalizePrefix, PlanError } from '../plan.js';
 import type {
   ApiPlan,
@@ -73,22 +75,8 @@ export const LIMIT_FIELDS = ['requests', 'per', 'by'] as const;
 
 export const STYLES: readonly ErrorStyle[] = ['rfc6750', 'tyk', 'kong', 'apim'];
 export const CREDENTIALS = ['bearer', 'client_credentials', 'introspection'] as const;
-export const SUPPORTED_ALGS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'HS256',
-  'HS384',
-  'HS512',
-];
+/** The algorithms an API may list: those the verifier supports (never `none`). */
+export const SUPPORTED_ALGS: readonly string[] = [...KEY_ALGS];
 const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -358,22 +346,9 @@ async function loadApi(
     const fc = r.object(obj['forward_claims'], `${path}.forward_claims`);
     for (const [header, claim] of Object.entries(fc)) {
       const at = `${path}.forward_claims.${header}`;
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))
-        r.fail(at, `"${header}" is not a header name`);
-      const lower = header.toLowerCase().replaceAll('_', '-');
-      if (
-        [
-          'authorization',
-          'host',
-          'content-length',
-          'transfer-encoding',
-          'connection',
-          'cookie',
-        ].includes(lower) ||
-        lower.startsWith('x-forwarded-')
-      ) {
-        r.fail(at, `cannot set the ${header} header`);
-      }
+      const problem = forwardHeaderProblem(header);
+      if (problem === 'name') r.fail(at, `"${header}" is not a header name`);
+      if (problem === 'reserved') r.fail(at, `cannot set the ${header} header`);
       forward.push({ header, claim: r.text(claim, at) });
     }
   }

@@ -19,6 +19,10 @@ export interface DecodeOptions {
   readonly secret: string | undefined;
   readonly clockSkew: number;
   readonly idToken: boolean;
+  /** --introspect: ask the issuer (RFC 7662) with the profile's client. */
+  readonly introspect:
+    | { readonly clientId: string | undefined; readonly clientSecret: string | undefined }
+    | undefined;
   /** --file: what each API of these gateway files would answer (services/decode-file.ts). */
   readonly files: readonly string[];
   readonly fileOptions: {
@@ -89,6 +93,15 @@ export function register(program: Command, host: CommandHost): void {
     .option(
       '--strict',
       "with --file: add oidc-gw's own checks to the gateway's (as serve --strict)",
+    )
+    .option(
+      '--introspect',
+      "ask the issuer's introspection endpoint (RFC 7662) whether the token is active (opaque tokens)",
+    )
+    .option('--client-id <id>', 'with --introspect: the client that asks (env OIDC_GW_CLIENT_ID)')
+    .option(
+      '--client-secret <secret>',
+      'with --introspect: its secret (env OIDC_GW_CLIENT_SECRET)',
     );
   addCommonOptions(cmd);
   cmd.addHelpText(
@@ -108,6 +121,7 @@ Examples:
   oidc-gw decode --issuer https://TENANT.auth0.com/ --audience https://api.example.com/ --verify TOKEN
   oidc-gw decode --key public.pem TOKEN
   oidc-gw decode TOKEN --file kong.yaml --path /orders      # what Kong would answer, and why
+  oidc-gw decode OPAQUE_TOKEN --introspect --issuer https://TENANT.auth0.com/
   oidc-gw token --client-credentials | oidc-gw decode --json`,
   );
   host.action(cmd, async (ctx, args, opts) => runDecode(ctx, await parseOptions(ctx, args, opts)));
@@ -160,6 +174,18 @@ async function parseOptions(
       '--file says which keys each API trusts: it cannot be combined with --verify, --key, --jwks-uri or --secret',
     );
   }
+  const introspect =
+    opts['introspect'] === true
+      ? { clientId: str(opts['clientId']), clientSecret: str(opts['clientSecret']) }
+      : undefined;
+  if (introspect && (files.length > 0 || opts['verify'] === true || given.length > 0)) {
+    throw await usage(
+      '--introspect asks the issuer: it cannot be combined with --file or --verify',
+    );
+  }
+  if (!introspect && (opts['clientId'] !== undefined || opts['clientSecret'] !== undefined)) {
+    throw await usage('--client-id and --client-secret go with --introspect');
+  }
   const namedValues: Record<string, string> = {};
   for (const item of Array.isArray(opts['namedValue']) ? (opts['namedValue'] as string[]) : []) {
     const eq = item.indexOf('=');
@@ -181,6 +207,7 @@ async function parseOptions(
     secret,
     clockSkew: typeof opts['clockSkew'] === 'number' ? opts['clockSkew'] : 0,
     idToken: opts['idToken'] === true,
+    introspect,
     files,
     fileOptions: {
       format: str(opts['format']) as DecodeOptions['fileOptions']['format'],
@@ -281,6 +308,14 @@ export async function runDecode(ctx: Context, options: DecodeOptions): Promise<n
     if (raw.trim() === '') raw = await cachedToken(ctx, options.idToken);
   } else raw = await cachedToken(ctx, options.idToken);
   const { token, form } = core.extractToken(raw, { idToken: options.idToken });
+  if (options.introspect) {
+    const { introspectWithProfile } = await import('../services/decode-file.js');
+    return introspectWithProfile(
+      ctx,
+      { issuer: options.issuer, authMethod: undefined, ...options.introspect },
+      token,
+    );
+  }
   if (options.files.length > 0) {
     const { decodeWithFiles } = await import('../services/decode-file.js');
     return decodeWithFiles(ctx, { files: options.files, ...options.fileOptions }, token);

@@ -117,3 +117,93 @@ export async function decodeWithFiles(
     await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => {})));
   }
 }
+
+export interface IntrospectOptions {
+  readonly issuer: string | undefined;
+  readonly clientId: string | undefined;
+  readonly clientSecret: string | undefined;
+  readonly authMethod: string | undefined;
+}
+
+/**
+ * `decode TOKEN --introspect` (RFC 7662): asks the issuer's introspection
+ * endpoint, with the profile's client (flags > environment > profile), as
+ * the gateway does for an opaque token (src/gateway/check/introspection.ts).
+ * Exit 0 when active, 1 when not, 3 when the IdP cannot answer.
+ */
+export async function introspectWithProfile(
+  ctx: Context,
+  options: IntrospectOptions,
+  token: string,
+): Promise<number> {
+  const { openSession } = await import('./session.js');
+  const { GwError } = await import('../core/errors/index.js');
+  const session = await openSession(ctx, {
+    ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+    ...(options.clientId !== undefined ? { clientId: options.clientId } : {}),
+    ...(options.clientSecret !== undefined ? { clientSecret: options.clientSecret } : {}),
+    ...(options.authMethod !== undefined ? { authMethod: options.authMethod } : {}),
+  });
+  const s = session.settings;
+  if (!s.issuer) {
+    throw new GwError('ERR_MISSING_SETTING', '--introspect needs the issuer whose token this is', {
+      hint: 'give --issuer URL (or set OIDC_GW_ISSUER, or issuer in the profile)',
+    });
+  }
+  if (!s.clientId || !s.clientSecret) {
+    throw new GwError(
+      'ERR_MISSING_SETTING',
+      '--introspect needs a confidential client: the introspection endpoint authenticates its caller',
+      {
+        hint: 'give --client-id and --client-secret (or OIDC_GW_CLIENT_ID / OIDC_GW_CLIENT_SECRET, or the profile)',
+      },
+    );
+  }
+  const { Introspector } = await import('../gateway/check/introspection.js');
+  const introspector = new Introspector({
+    introspection: {
+      issuer: s.issuer,
+      clientId: s.clientId,
+      clientSecret: s.clientSecret,
+      authMethod: s.authMethod === 'post' ? 'client_secret_post' : 'client_secret_basic',
+      negativeTtlSeconds: 0,
+      maxTtlSeconds: 0,
+    },
+    fetch: await session.http(),
+    timeoutMs: s.timeoutSeconds * 1000,
+    insecureHttp: s.insecureHttp,
+    now: ctx.now,
+    log: (line) => ctx.out.debug(line),
+  });
+  const result = await introspector.introspect(token);
+  if ('error' in result) {
+    throw new GwError('ERR_NETWORK', `introspection at ${s.issuer}: ${result.description}`, {
+      hint: 'check that the IdP has an introspection endpoint and accepts this client for it',
+    });
+  }
+  if (ctx.out.json) {
+    ctx.out.printJson({
+      active: result.active,
+      claims: result.active ? result.claims : null,
+      issuer: s.issuer,
+    });
+  } else {
+    const st = ctx.out.styleOut;
+    const lines = [`introspection at ${s.issuer} (RFC 7662)`];
+    if (result.active) {
+      lines.push(`  ${st.green('active')}`);
+      const { escapeControls } = await import('../core/terminal-text.js');
+      for (const [name, value] of Object.entries(result.claims)) {
+        lines.push(
+          `  ${name}: ${escapeControls(typeof value === 'string' ? value : JSON.stringify(value))}`,
+        );
+      }
+    } else {
+      lines.push(
+        `  ${st.red('not active')}: expired, revoked, unknown to this issuer, or not an access token`,
+      );
+    }
+    ctx.out.data(`${lines.join('\n')}\n`);
+  }
+  return result.active ? 0 : 1;
+}

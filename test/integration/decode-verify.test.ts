@@ -77,6 +77,7 @@ function options(token: string | undefined, extra: Partial<DecodeOptions> = {}):
     secret: undefined,
     clockSkew: 0,
     idToken: false,
+    introspect: undefined,
     files: [],
     fileOptions: {
       format: undefined,

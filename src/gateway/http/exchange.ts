@@ -162,6 +162,17 @@ function headerValues(rawHeaders: readonly string[], name: string): string[] {
   return values;
 }
 
+/** The request target without the `client_id` and `client_secret` query parameters. */
+export function withoutCredentials(target: string): string {
+  const q = target.indexOf('?');
+  if (q === -1) return target;
+  const params = new URLSearchParams(target.slice(q + 1));
+  params.delete('client_id');
+  params.delete('client_secret');
+  const rest = params.toString();
+  return rest === '' ? target.slice(0, q) : `${target.slice(0, q)}?${rest}`;
+}
+
 function queryOf(target: string): URLSearchParams | undefined {
   const q = target.indexOf('?');
   return q === -1 ? undefined : new URLSearchParams(target.slice(q + 1));
@@ -344,6 +355,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
           );
         }
         if (caller.kind === 'credentials') {
+          // The caller's secret never goes upstream: from the query, it is cut out of the path.
+          if (caller.source === 'query') this.upstreamPath = withoutCredentials(this.upstreamPath);
           return this.exchangeCredentials(api, caller.clientId, caller.clientSecret);
         }
       }
@@ -362,8 +375,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Path the upstream gets (the API's base path joined with the rest). */
   upstreamPath = '';
-  /** When the gateway obtained the token itself: the Authorization header to send upstream. */
-  replacedAuthorization: string | undefined;
 
   private verifyToken(api: CompiledApi, token: string, authorization: string | undefined): void {
     const now = this.deps.clock();

@@ -289,8 +289,8 @@ function jwtBody(
   }
 }
 
-/** The algorithms a Kong jwt_secret may have; any other `alg` fails the token parser. */
-const KONG_JWT_ALGORITHMS: ReadonlySet<string> = new Set([
+/** The algorithms a Kong jwt_secret may have; any other `alg` fails the token parser (the importer refuses others too). */
+export const KONG_JWT_ALGORITHMS: ReadonlySet<string> = new Set([
   'HS256',
   'HS384',
   'HS512',

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
+import { KONG_JWT_ALGORITHMS } from '../answer/kong.js';
 import {
   BEARER_HEADER,
   DEFAULT_CHECKS,
@@ -167,22 +168,6 @@ const TOP_LEVEL_READ = new Set([
   'plugins',
   'jwt_secrets',
   'upstreams',
-]);
-
-const JWT_ALGORITHMS = new Set([
-  'HS256',
-  'HS384',
-  'HS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'EdDSA',
 ]);
 
 /** Kong gives an entity without `id` a random UUID; oidc-gw derives a stable one from its name. */
@@ -454,7 +439,7 @@ function credentialsOf(reg: Registry): KongCredential[] {
     const { where, path, raw } = s;
     const key = optString(where, raw['key'], `${path}.key`);
     const algorithm = optString(where, raw['algorithm'], `${path}.algorithm`) ?? 'HS256';
-    if (!JWT_ALGORITHMS.has(algorithm)) {
+    if (!KONG_JWT_ALGORITHMS.has(algorithm)) {
       fail(
         where,
         `${path}.algorithm`,

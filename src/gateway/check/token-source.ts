@@ -23,7 +23,8 @@ export function isDefaultSource(source: TokenSource): boolean {
   );
 }
 
-function headerValues(rawHeaders: readonly string[], name: string): string[] {
+/** Every value of header `name` (lower-case) in a raw header list. */
+export function headerValues(rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const n = rawHeaders[i] as string;

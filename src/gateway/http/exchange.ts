@@ -21,7 +21,7 @@ import { downstreamHeaders, upstreamHeaders } from '../../http/gateway/headers.j
 import type { GatewayMetrics } from '../../http/gateway/metrics.js';
 import type { Answer, Refused, RequestFacts } from '../answer/types.js';
 import { findCallerCredentials } from '../check/basic-auth.js';
-import { extractToken } from '../check/token-source.js';
+import { extractToken, headerValues } from '../check/token-source.js';
 import type { LimitState, LimitStore } from '../limits/types.js';
 import type { ExprContext } from '../load/apim-expr.js';
 import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
@@ -139,7 +139,8 @@ export function hashedIdentity(value: string): string {
   return `sha256:${createHash('sha256').update(value).digest('base64url').slice(0, 22)}`;
 }
 
-function identityText(value: unknown): string | undefined {
+/** A claim value as a counter identity: a non-empty string (bounded), a number or a boolean. */
+export function identityText(value: unknown): string | undefined {
   if (typeof value === 'string') return value === '' ? undefined : value.slice(0, 256);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
@@ -151,16 +152,6 @@ const ANONYMOUS: Verified = Object.freeze({
   kept: Object.freeze([]),
   forward: Object.freeze({ headers: Object.freeze([] as string[]) }),
 });
-
-function headerValues(rawHeaders: readonly string[], name: string): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const n = rawHeaders[i] as string;
-    if (n.length === name.length && n.toLowerCase() === name)
-      values.push(rawHeaders[i + 1] as string);
-  }
-  return values;
-}
 
 /** The request target without the `client_id` and `client_secret` query parameters. */
 export function withoutCredentials(target: string): string {
@@ -855,7 +846,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /** True when `token` has the compact JWS shape (two dots): introspection is for the others. */
-function looksLikeJws(token: string): boolean {
+export function looksLikeJws(token: string): boolean {
   const first = token.indexOf('.');
   if (first === -1) return false;
   const second = token.indexOf('.', first + 1);

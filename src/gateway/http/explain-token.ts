@@ -12,7 +12,13 @@ import type { Answer } from '../answer/types.js';
 import { limitText } from '../explain.js';
 import type { LimitRule } from '../plan.js';
 import type { CompiledApi, CompiledPlan } from './compile.js';
-import { hashedIdentity, refusedOf, resolvePolicies } from './exchange.js';
+import {
+  hashedIdentity,
+  identityText,
+  looksLikeJws,
+  refusedOf,
+  resolvePolicies,
+} from './exchange.js';
 
 export interface TokenVerdict {
   readonly api: string;
@@ -32,16 +38,6 @@ export interface TokenVerdict {
   readonly upstream?: string;
   /** A sentence for people. */
   readonly note?: string;
-}
-
-function looksLikeJws(token: string): boolean {
-  return token.split('.').length === 3;
-}
-
-function identityText(value: unknown): string | undefined {
-  if (typeof value === 'string') return value === '' ? undefined : value.slice(0, 256);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return undefined;
 }
 
 /** The counter key a rule would use for this token, in words when it depends on the request. */

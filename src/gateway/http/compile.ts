@@ -74,6 +74,8 @@ export interface CompiledApi {
   readonly reserved: ReadonlySet<string>;
   /** Per limit rule (same order as plan.limits): where its identity comes from. */
   readonly identities: readonly IdentitySource[];
+  /** APIM limits written before validate-jwt: counted before the token is looked at. */
+  readonly earlyLimits: readonly LimitRule[];
   /** The same for the rules of Tyk policies. */
   readonly ruleIdentities: ReadonlyMap<LimitRule, IdentitySource>;
   /** Tyk policies: indexes in `Verified.kept` of the claims tried in order for each role. */
@@ -337,6 +339,7 @@ async function compileApi(
     pool,
     reserved,
     identities,
+    earlyLimits: api.limits.filter((r) => r.beforeToken === true),
     ruleIdentities,
     ...(policyClaims ? { policyClaims } : {}),
     clientIdIndex,

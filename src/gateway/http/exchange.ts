@@ -307,7 +307,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         }
       }
       // APIM limits written before validate-jwt: counted before the token is looked at.
-      const early = api.plan.limits.filter((r) => r.beforeToken === true);
+      const early = api.earlyLimits;
       if (early.length > 0 && this.deps.limits) {
         return this.countLimits(api, early, ANONYMOUS, undefined, (states) => {
           this.earlyStates = states;
@@ -462,7 +462,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     allowed: (states: readonly LimitState[]) => void,
   ): void {
     if (!this.deps.limits) return allowed([]);
-    // Identities per rule; all rules of one request share one store call per identity.
+    // Identities per rule; the rules of one request share one store call per identity and cost.
     const byIdentity = new Map<string, LimitRule[]>();
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i] as LimitRule;
@@ -474,9 +474,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
           rule.key.by === 'expression' ? refusal('limit_key_missing') : refusal('identity_missing'),
         );
       }
-      const list = byIdentity.get(id);
+      const group = `${rule.cost ?? 1}\u0000${id}`;
+      const list = byIdentity.get(group);
       if (list) list.push(rule);
-      else byIdentity.set(id, [rule]);
+      else byIdentity.set(group, [rule]);
     }
     const { store, failure } = this.deps.limits;
     const now = this.deps.clock();
@@ -486,8 +487,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // by the first never counts on the second; APIM's policies in document order).
     const hitInOrder = async (): Promise<LimitState[]> => {
       const all: LimitState[] = [];
-      for (const [id, list] of byIdentity) {
-        const states = await store.hit({ api: scope, identity: id }, list, now, list[0]?.cost ?? 1);
+      for (const [group, list] of byIdentity) {
+        const identity = group.slice(group.indexOf('\u0000') + 1);
+        const states = await store.hit({ api: scope, identity }, list, now, list[0]?.cost ?? 1);
         all.push(...states);
         if (states.some((s) => !s.allowed)) break;
       }
@@ -499,7 +501,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
         const refusedBy = states.find((s) => !s.allowed);
         if (refusedBy) {
           this.limitLabel = refusedBy.rule.label;
-          this.limitKey = [...byIdentity].find(([, l]) => l.includes(refusedBy.rule))?.[0];
+          const group = [...byIdentity].find(([, l]) => l.includes(refusedBy.rule))?.[0];
+          this.limitKey = group?.slice(group.indexOf('\u0000') + 1);
           this.deps.metrics.limitedRequest(api.plan.name, refusedBy.rule.label);
           return this.fail(
             refusal(refusedBy.rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),

@@ -15,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { shortHash } from '../../src/gateway/limits/identity.js';
+import { MemoryStore } from '../../src/gateway/limits/memory-store.js';
+import type { CounterKey, LimitStore } from '../../src/gateway/limits/types.js';
+import type { LimitRule } from '../../src/gateway/plan.js';
 import { loadPlan } from '../../src/gateway/load/index.js';
 import type { Plan } from '../../src/gateway/plan.js';
 import {
@@ -925,5 +928,40 @@ describe('named values', () => {
     ).rejects.toThrow(
       /named value "missing" is not defined: give --named-value missing=VALUE or set OIDC_GW_NV_MISSING/,
     );
+  });
+});
+
+describe('increment-count', () => {
+  test('a rate limit counting 4 per call and a quota counting 1, on one key: each with its own cost', async () => {
+    // The real in-memory store, with the calls it gets recorded.
+    const real = new MemoryStore();
+    const calls: Array<{ rules: string[]; cost: number | undefined }> = [];
+    const store: LimitStore = {
+      get healthy() {
+        return real.healthy;
+      },
+      hit(key: CounterKey, rules: readonly LimitRule[], nowMs: number, cost?: number) {
+        calls.push({ rules: rules.map((r) => r.kind), cost });
+        return real.hit(key, rules, nowMs, cost);
+      },
+      close: () => real.close(),
+    };
+    const gw = await gateway(
+      `<policies><inbound>
+        <rate-limit-by-key calls="10" renewal-period="60" increment-count="4" counter-key="@(context.Request.IpAddress)" />
+        <quota-by-key calls="100" renewal-period="3600" counter-key="@(context.Request.IpAddress)" />
+      </inbound></policies>`,
+      { store },
+    );
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${gw.url}/x`);
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    // 4 + 4 fit in 10, the third 4 does not.
+    expect(statuses).toEqual([200, 200, 429]);
+    expect(calls[0]).toEqual({ rules: ['rate'], cost: 4 });
+    expect(calls[1]).toEqual({ rules: ['quota'], cost: 1 });
   });
 });

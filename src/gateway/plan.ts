@@ -435,3 +435,12 @@ export function freezePlan<T>(value: T): T {
   }
   return value;
 }
+
+/** Whether any API of the plan counts requests (its own limits or its policies'). */
+export function hasLimits(plan: Plan): boolean {
+  return plan.apis.some(
+    (a) =>
+      a.limits.length > 0 ||
+      Object.values(a.policies?.policies ?? {}).some((p) => p.limits.length > 0),
+  );
+}

@@ -18,6 +18,7 @@ import type { LimitRunner } from '../gateway/http/exchange.js';
 import type { GatewayServer } from '../gateway/http/server.js';
 import type { LimitStore } from '../gateway/limits/types.js';
 import {
+  hasLimits,
   PlanError,
   type Plan,
   type PublicKeyFile,
@@ -231,14 +232,6 @@ export interface GatewayService {
   reload(plan: Plan): Promise<CompiledPlan>;
   /** Drains and closes everything, the store included. */
   stop(): Promise<{ drained: boolean }>;
-}
-
-function hasLimits(plan: Plan): boolean {
-  return plan.apis.some(
-    (a) =>
-      a.limits.length > 0 ||
-      Object.values(a.policies?.policies ?? {}).some((p) => p.limits.length > 0),
-  );
 }
 
 /** Starts the gateway on a plan (what `serve` and the tests run). */

@@ -34,7 +34,7 @@ import http from 'node:http';
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';
 import { listen } from '../gateway/http/server.js';
-import type { Plan } from '../gateway/plan.js';
+import { hasLimits, type Plan } from '../gateway/plan.js';
 import { AccessLog } from '../http/gateway/access-log.js';
 import type { GatewayService, ServeOptions } from './serve.js';
 
@@ -65,14 +65,6 @@ const ASK_TIMEOUT_MS = 2_000;
 const STOP_TIMEOUT_MS = 15_000;
 const MAX_REPLACEMENTS = 10;
 const REPLACEMENT_WINDOW_MS = 60_000;
-
-function hasLimits(plan: Plan): boolean {
-  return plan.apis.some(
-    (a) =>
-      a.limits.length > 0 ||
-      Object.values(a.policies?.policies ?? {}).some((p) => p.limits.length > 0),
-  );
-}
 
 /** `serve --workers N` with N > 1: the primary forks, a worker serves. */
 export async function runWorkers(

@@ -34,7 +34,7 @@ import http from 'node:http';
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';
 import { listen } from '../gateway/http/server.js';
-import { hasLimits, type Plan } from '../gateway/plan.js';
+import { hasLimits } from '../gateway/plan.js';
 import { AccessLog } from '../http/gateway/access-log.js';
 import type { GatewayService, ServeOptions } from './serve.js';
 

@@ -346,11 +346,13 @@ async function planFromSettings(source: Readonly<Record<string, unknown>>): Prom
       "startGateway({ upstream: 'http://127.0.0.1:3000', issuers: [idp.issuer] })",
     );
   const upstream = httpUrl(source['upstream'], 'upstream', true);
-  const [{ forwardHeaderProblem }, { SUPPORTED_ALGS, HMAC_ALGS }, flags] = await Promise.all([
-    import('../core/gateway/forward.js'),
-    import('../core/gateway/keys.js'),
-    import('../gateway/load/from-flags.js'),
-  ]);
+  const [{ forwardHeaderProblem }, { SUPPORTED_ALGS, algorithmProblem }, flags] = await Promise.all(
+    [
+      import('../core/gateway/forward.js'),
+      import('../core/gateway/keys.js'),
+      import('../gateway/load/from-flags.js'),
+    ],
+  );
 
   const issuers = strings(source, 'issuers').map((i) => httpUrl(i, 'issuers', false));
   const jwksUris = strings(source, 'jwksUris').map((u) => httpUrl(u, 'jwksUris', false));
@@ -382,14 +384,14 @@ async function planFromSettings(source: Readonly<Record<string, unknown>>): Prom
     algorithms = strings(source, 'algorithms');
     if (algorithms.length === 0) throw usage('algorithms is empty');
     for (const alg of algorithms) {
-      if (alg.toLowerCase() === 'none') throw usage('algorithms: "none" can never be enabled');
-      if (!SUPPORTED_ALGS.has(alg))
+      const problem = algorithmProblem(alg, secret !== undefined);
+      if (problem === 'none') throw usage('algorithms: "none" can never be enabled');
+      if (problem === 'unknown')
         throw usage(
           `algorithms: unknown algorithm "${alg}"`,
           `use some of ${[...SUPPORTED_ALGS].join(', ')}`,
         );
-      if ((HMAC_ALGS as readonly string[]).includes(alg) && !secret)
-        throw usage(`algorithms names ${alg}, but HMAC needs secret`);
+      if (problem === 'needs_secret') throw usage(`algorithms names ${alg}, but HMAC needs secret`);
     }
   }
 

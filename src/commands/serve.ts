@@ -238,7 +238,7 @@ export async function parseServeOptions(
 ): Promise<ServeOptions> {
   const { GwError } = await import('../core/errors/index.js');
   const { forwardHeaderProblem } = await import('../core/gateway/forward.js');
-  const { SUPPORTED_ALGS, HMAC_ALGS } = await import('../core/gateway/keys.js');
+  const { SUPPORTED_ALGS, algorithmProblem } = await import('../core/gateway/keys.js');
   const usage = (message: string, hint?: string) =>
     new GwError('ERR_USAGE', message, hint ? { hint } : {});
   const list = (name: string) => (Array.isArray(opts[name]) ? (opts[name] as string[]) : []);
@@ -273,8 +273,9 @@ export async function parseServeOptions(
   if (typeof opts['algs'] === 'string') {
     algs = splitList([opts['algs']]);
     for (const alg of algs) {
-      if (alg.toLowerCase() === 'none') throw usage('--algs: "none" can never be enabled');
-      if (!SUPPORTED_ALGS.has(alg))
+      const problem = algorithmProblem(alg, true);
+      if (problem === 'none') throw usage('--algs: "none" can never be enabled');
+      if (problem === 'unknown')
         throw usage(
           `--algs: unknown algorithm "${alg}"`,
           `use some of ${[...SUPPORTED_ALGS].join(', ')}`,
@@ -286,7 +287,7 @@ export async function parseServeOptions(
   if (opts['secret'] !== undefined && opts['secretFile'] !== undefined)
     throw usage('give --secret or --secret-file, not both');
   if (opts['secret'] === '') throw usage('--secret is empty');
-  if (algs && !hasSecret && algs.some((a) => (HMAC_ALGS as readonly string[]).includes(a))) {
+  if (algs && algs.some((a) => algorithmProblem(a, hasSecret) === 'needs_secret')) {
     throw usage(
       '--algs names an HS* algorithm, but HMAC needs --secret',
       'HS256/384/512 are enabled only with --secret',

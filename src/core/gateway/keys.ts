@@ -33,6 +33,21 @@ export const SUPPORTED_ALGS: ReadonlySet<string> = new Set([
   'Ed25519',
 ]);
 export const MIN_RSA_BITS = 2048;
+
+/**
+ * Why an operator may not list `alg` (serve --algs, a file's algorithms, the
+ * library's algorithms): `none` never; an algorithm the verifier does not
+ * support; an HMAC one without a shared secret. Undefined when it may.
+ */
+export function algorithmProblem(
+  alg: string,
+  hasSecret: boolean,
+): 'none' | 'unknown' | 'needs_secret' | undefined {
+  if (alg.toLowerCase() === 'none') return 'none';
+  if (!SUPPORTED_ALGS.has(alg)) return 'unknown';
+  if (!hasSecret && (HMAC_ALGS as readonly string[]).includes(alg)) return 'needs_secret';
+  return undefined;
+}
 /** More keys than this in one set is not a JWKS anyone publishes; the rest are dropped. */
 export const MAX_KEYS_PER_SET = 100;
 

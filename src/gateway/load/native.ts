@@ -8,7 +8,7 @@
  * never silently dropped; invalid values are errors naming the path.
  */
 import { forwardHeaderProblem } from '../../core/gateway/forward.js';
-import { SUPPORTED_ALGS as KEY_ALGS } from '../../core/gateway/keys.js';
+import { algorithmProblem, SUPPORTED_ALGS as KEY_ALGS } from '../../core/gateway/keys.js';
 import { DEFAULT_CHECKS, BEARER_HEADER, normalizePrefix, PlanError } from '../plan.js';
 import type {
   ApiPlan,
@@ -305,11 +305,10 @@ async function loadApi(
 
   const algorithms = obj['algorithms'] === undefined ? undefined : r.list(obj, 'algorithms', path);
   algorithms?.forEach((a, n) => {
-    if (a.toLowerCase() === 'none')
-      r.fail(`${path}.algorithms[${n}]`, '"none" can never be enabled');
-    if (!SUPPORTED_ALGS.includes(a)) r.fail(`${path}.algorithms[${n}]`, `unknown algorithm "${a}"`);
-    if (a.startsWith('HS') && secrets.length === 0)
-      r.fail(`${path}.algorithms[${n}]`, `${a} needs secret:`);
+    const problem = algorithmProblem(a, secrets.length > 0);
+    if (problem === 'none') r.fail(`${path}.algorithms[${n}]`, '"none" can never be enabled');
+    if (problem === 'unknown') r.fail(`${path}.algorithms[${n}]`, `unknown algorithm "${a}"`);
+    if (problem === 'needs_secret') r.fail(`${path}.algorithms[${n}]`, `${a} needs secret:`);
   });
   const skew = r.number(obj, 'clock_skew', path, 30);
   const claims: ClaimRule[] = [];

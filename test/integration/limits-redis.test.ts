@@ -12,6 +12,7 @@ import {
   MemoryStore,
   calendarWindow,
   connectRedisStore,
+  type CountMode,
   identityKey,
   type LimitState,
   type RedisStore,
@@ -162,6 +163,7 @@ describe('RedisStore on a live server', () => {
         { t: Date.parse('2027-02-01T00:00:00.000Z'), cost: 1 },
       ],
     });
+    const changedByModes = new Set<string>();
     for (const c of cases) {
       const memory = new MemoryStore();
       const key = { api: 'eq', identity: identityKey('claim', `user-${c.rule.id}`) };
@@ -178,7 +180,34 @@ describe('RedisStore on a live server', () => {
       // The sequence exercised both outcomes.
       const allowed = fromMemory.flat().map((s) => (s as LimitState).allowed);
       if (c.seq.length > 3) expect(new Set(allowed)).toEqual(new Set([true, false]));
+
+      // The counting modes (CountMode: check writes nothing, add counts even a refusal),
+      // interleaved with plain counts, on a counter of their own.
+      const modes: CountMode[] = ['count', 'check', 'count', 'add', 'check', 'count', 'add'];
+      const key2 = { api: 'eq-modes', identity: key.identity };
+      const memory2 = new MemoryStore();
+      const modedMemory: unknown[] = [];
+      const modedRedis: unknown[] = [];
+      for (const [i, { t, cost }] of c.seq.entries()) {
+        const mode = modes[i % modes.length];
+        modedMemory.push((await memory2.hit(key2, [c.rule], t, cost, mode)).map(brief));
+        modedRedis.push((await redis.hit(key2, [c.rule], t, cost, mode)).map(brief));
+      }
+      expect({ rule: c.rule.label, answers: modedRedis }).toEqual({
+        rule: c.rule.label,
+        answers: modedMemory,
+      });
+      // The modes changed the answers (a check-only request leaves room for the next).
+      if (JSON.stringify(modedMemory) !== JSON.stringify(fromMemory))
+        changedByModes.add(c.rule.algorithm);
     }
+    expect([...changedByModes].sort()).toEqual([
+      'fixed_calendar',
+      'fixed_first_request',
+      'fixed_from_start',
+      'sliding_log',
+      'sliding_window',
+    ]);
     const jan = cases[cases.length - 1]!;
     const memory = new MemoryStore();
     const answers = [];

@@ -46,6 +46,36 @@ describe('MemoryStore', () => {
     expect(later.map((s) => s.remaining)).toEqual([1, 7]);
   });
 
+  it("counting modes: 'check' answers without writing, 'add' counts whatever the answer", async () => {
+    const store = new MemoryStore();
+    const rate = rule('rate', 'fixed_calendar', 2, 60_000, { calendar: 'minute' });
+    const quota = rule('quota', 'fixed_first_request', 10, 86_400_000);
+    const key = { api: 'orders', identity: 'claim=alice' };
+    // Checks alone never use the limit up.
+    for (let i = 0; i < 5; i += 1) {
+      const checked = await store.hit(key, [rate, quota], 1000 + i, 1, 'check');
+      expect(checked.map((s) => [s.allowed, s.remaining])).toEqual([
+        [true, 2],
+        [true, 10],
+      ]);
+    }
+    expect(store.size).toBe(0);
+    // Two adds use it up; a check then says refused, and the quota is not reached.
+    await store.hit(key, [rate, quota], 2000, 1, 'add');
+    await store.hit(key, [rate, quota], 2001, 1, 'add');
+    const full = await store.hit(key, [rate, quota], 2002, 1, 'check');
+    expect(full.map((s) => [s.rule.id, s.allowed, s.remaining])).toEqual([['rate', false, 0]]);
+    // 'add' past the limit still counts, on every rule (a refusal stops none).
+    const over = await store.hit(key, [rate, quota], 2003, 1, 'add');
+    expect(over.map((s) => [s.rule.id, s.allowed, s.remaining])).toEqual([
+      ['rate', false, 0],
+      ['quota', true, 7],
+    ]);
+    // The next window starts afresh.
+    const next = await store.hit(key, [rate], 60_000, 1, 'count');
+    expect(next.map((s) => [s.allowed, s.remaining])).toEqual([[true, 1]]);
+  });
+
   it('keeps identities and APIs apart', async () => {
     const store = new MemoryStore();
     const r = rule('rate', 'fixed_calendar', 1, 60_000, { calendar: 'minute' });

@@ -12,6 +12,9 @@
  *    cost exceeds the limit never passes;
  *  - a passing request is always counted; a refused one only when
  *    `rule.countRefused` (Tyk counts them, Kong's local policy does not);
+ *    `mode` (types.ts CountMode) overrides that: `check` counts nothing
+ *    (the answer is the same, `remaining` then excludes this request), `add`
+ *    counts even a refused request;
  *  - `remaining` is what is left after this request, never below 0;
  *  - `resetMs` is the end of the current window for fixed windows; for the
  *    sliding ones it is, when refused, the first instant a request of the
@@ -21,7 +24,13 @@
  *    ceil((resetMs - now) / 1000), at least 1.
  */
 import type { LimitRule } from '../plan.js';
-import type { LimitState } from './types.js';
+import type { CountMode, LimitState } from './types.js';
+
+/** Whether a request is counted: the mode first, then the rule's countRefused. */
+function counts(rule: LimitRule, allowed: boolean, mode: CountMode): boolean {
+  if (mode === 'check') return false;
+  return allowed || rule.countRefused || mode === 'add';
+}
 
 /** A quota that never renews (fixed_from_start with periodMs 0) resets "never": this far ahead. */
 export const NEVER_MS = Number.MAX_SAFE_INTEGER;
@@ -112,13 +121,14 @@ export function slidingLog(
   prev: SlidingLogState | undefined,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<SlidingLogState> {
   const limit = rule.limit;
   const period = rule.periodMs;
   const cutoff = nowMs - period;
   const times = (prev?.times ?? []).filter((t) => t > cutoff);
   const allowed = times.length + cost <= limit;
-  if (allowed || rule.countRefused) {
+  if (counts(rule, allowed, mode)) {
     // Only the newest `limit` are kept, so adding more than `limit` changes nothing.
     for (let i = 0; i < Math.min(cost, limit); i += 1) times.push(nowMs);
     times.sort((a, b) => a - b);
@@ -177,6 +187,7 @@ export function slidingWindow(
   prev: SlidingWindowState | undefined,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<SlidingWindowState> {
   const limit = rule.limit;
   const period = rule.periodMs;
@@ -194,7 +205,7 @@ export function slidingWindow(
   const elapsed = nowMs - start;
   const weighted = previous * (period - elapsed);
   const allowed = weighted <= (limit - cost - current) * period;
-  if (allowed || rule.countRefused) current += cost;
+  if (counts(rule, allowed, mode)) current += cost;
   const remaining = limit - current - Math.ceil(weighted / period);
   let resetMs: number;
   if (allowed) {
@@ -275,10 +286,11 @@ function fixedStep(
   end: number,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<FixedWindowState> {
   let count = prev !== undefined && prev.start === start ? prev.count : 0;
   const allowed = count + cost <= rule.limit;
-  if (allowed || rule.countRefused) count += cost;
+  if (counts(rule, allowed, mode)) count += cost;
   return {
     state: settle(rule, allowed, rule.limit - count, end, nowMs),
     next: { start, count },
@@ -304,9 +316,10 @@ export function fixedCalendar(
   prev: FixedWindowState | undefined,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<FixedWindowState> {
   const { start, end } = calendarWindow(rule.calendar ?? 'minute', nowMs);
-  return fixedStep(rule, prev, start, end, nowMs, cost);
+  return fixedStep(rule, prev, start, end, nowMs, cost, mode);
 }
 
 /**
@@ -321,10 +334,11 @@ export function fixedFirstRequest(
   prev: FixedWindowState | undefined,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<FixedWindowState> {
   const open = prev !== undefined && nowMs >= prev.start && nowMs < prev.start + rule.periodMs;
   const start = open ? prev.start : nowMs;
-  return fixedStep(rule, open ? prev : undefined, start, start + rule.periodMs, nowMs, cost);
+  return fixedStep(rule, open ? prev : undefined, start, start + rule.periodMs, nowMs, cost, mode);
 }
 
 /**
@@ -352,9 +366,10 @@ export function fixedFromStart(
   prev: FixedWindowState | undefined,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<FixedWindowState> {
   const { start, end } = fromStartWindow(rule, nowMs);
-  return fixedStep(rule, prev, start, end, nowMs, cost);
+  return fixedStep(rule, prev, start, end, nowMs, cost, mode);
 }
 
 /** Runs the rule's algorithm over whatever state the store kept for it. */
@@ -363,17 +378,18 @@ export function step(
   prev: unknown,
   nowMs: number,
   cost: number,
+  mode: CountMode = 'count',
 ): Step<SlidingLogState | SlidingWindowState | FixedWindowState> {
   switch (rule.algorithm) {
     case 'sliding_log':
-      return slidingLog(rule, prev as SlidingLogState | undefined, nowMs, cost);
+      return slidingLog(rule, prev as SlidingLogState | undefined, nowMs, cost, mode);
     case 'sliding_window':
-      return slidingWindow(rule, prev as SlidingWindowState | undefined, nowMs, cost);
+      return slidingWindow(rule, prev as SlidingWindowState | undefined, nowMs, cost, mode);
     case 'fixed_calendar':
-      return fixedCalendar(rule, prev as FixedWindowState | undefined, nowMs, cost);
+      return fixedCalendar(rule, prev as FixedWindowState | undefined, nowMs, cost, mode);
     case 'fixed_first_request':
-      return fixedFirstRequest(rule, prev as FixedWindowState | undefined, nowMs, cost);
+      return fixedFirstRequest(rule, prev as FixedWindowState | undefined, nowMs, cost, mode);
     case 'fixed_from_start':
-      return fixedFromStart(rule, prev as FixedWindowState | undefined, nowMs, cost);
+      return fixedFromStart(rule, prev as FixedWindowState | undefined, nowMs, cost, mode);
   }
 }

@@ -3,7 +3,7 @@
  * stores, identity keys and the store's error. Importing this module does
  * not load node-redis; `connectRedisStore` does, when called.
  */
-export type { CounterKey, LimitState, LimitStore } from './types.js';
+export type { CountMode, CounterKey, LimitState, LimitStore } from './types.js';
 export {
   NEVER_MS,
   NEVER_RETRY_AFTER_SECONDS,

@@ -14,7 +14,7 @@
 import type { LimitRule } from '../plan.js';
 import { assertRunnable, step } from './algorithms.js';
 import { counterKeyBase } from './identity.js';
-import type { CounterKey, LimitState, LimitStore } from './types.js';
+import type { CountMode, CounterKey, LimitState, LimitStore } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Entries examined (and deleted when expired) per hit; default 8, at least 2. */
@@ -47,9 +47,10 @@ export class MemoryStore implements LimitStore {
     rules: readonly LimitRule[],
     nowMs: number,
     cost = 1,
+    mode: CountMode = 'count',
   ): Promise<readonly LimitState[]> {
     try {
-      return Promise.resolve(this.hitSync(key, rules, nowMs, cost));
+      return Promise.resolve(this.hitSync(key, rules, nowMs, cost, mode));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
@@ -61,6 +62,7 @@ export class MemoryStore implements LimitStore {
     rules: readonly LimitRule[],
     nowMs: number,
     cost = 1,
+    mode: CountMode = 'count',
   ): readonly LimitState[] {
     const now = Math.floor(nowMs);
     for (const rule of rules) assertRunnable(rule, cost);
@@ -69,13 +71,15 @@ export class MemoryStore implements LimitStore {
       const name = counterKeyBase(key.api, rule, key.identity);
       const held = this.#entries.get(name);
       const prev = held !== undefined && held.expiresAtMs > now ? held.state : undefined;
-      const result = step(rule, prev, now, cost);
-      this.#entries.delete(name);
-      if (result.expiresAtMs > now) {
-        this.#entries.set(name, { name, state: result.next, expiresAtMs: result.expiresAtMs });
+      const result = step(rule, prev, now, cost, mode);
+      if (mode !== 'check') {
+        this.#entries.delete(name);
+        if (result.expiresAtMs > now) {
+          this.#entries.set(name, { name, state: result.next, expiresAtMs: result.expiresAtMs });
+        }
       }
       out.push(result.state);
-      if (!result.state.allowed) break;
+      if (!result.state.allowed && mode !== 'add') break;
     }
     this.#sweep(now, this.#sweepPerHit);
     return out;

@@ -6,7 +6,10 @@
  *
  * Calling convention (all of them):
  *   KEYS[1] = the counter's base key, `oidcgw:<api>:<rule>:<algorithm>:<identity>`
- *   ARGV[1] limit, ARGV[2] periodMs, ARGV[3] cost, ARGV[4] countRefused (1|0),
+ *   ARGV[1] limit, ARGV[2] periodMs, ARGV[3] cost, ARGV[4] what to count:
+ *           '1' refused requests too (countRefused), '0' passing ones only,
+ *           'n' nothing (CountMode check), 'a' this one whatever the answer
+ *           (CountMode add),
  *   ARGV[5] now in epoch ms, or '' to read the server clock (`TIME`),
  *   ARGV[6] TTL grace in ms (added to every expiry: keys outlive their
  *           window a little, never shorter),
@@ -30,7 +33,8 @@ local base = KEYS[1]
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-local countRefused = ARGV[4] == '1'
+local countRefused = ARGV[4] == '1' or ARGV[4] == 'a'
+local writes = ARGV[4] ~= 'n'
 local now
 if ARGV[5] == '' then
   local t = redis.call('TIME')
@@ -47,7 +51,7 @@ local nonce = ARGV[7]
 redis.call('ZREMRANGEBYSCORE', base, '-inf', fmt(now - period))
 local n = redis.call('ZCARD', base)
 local allowed = n + cost <= limit
-if allowed or countRefused then
+if writes and (allowed or countRefused) then
   local add = math.min(cost, limit)
   for i = 1, add do
     redis.call('ZADD', base, fmt(now), fmt(now) .. ':' .. nonce .. ':' .. i)
@@ -87,7 +91,7 @@ local previous = tonumber(redis.call('GET', prevKey) or '0')
 local elapsed = now - start
 local weighted = previous * (period - elapsed)
 local allowed = weighted <= (limit - cost - current) * period
-if allowed or countRefused then
+if writes and (allowed or countRefused) then
   current = redis.call('INCRBY', curKey, cost)
   redis.call('PEXPIRE', curKey, fmt(start + 2 * period - now + grace))
 end
@@ -119,7 +123,7 @@ return { allowed and 1 or 0, remaining, reset, now }
 const FIXED_TAIL = `
 local count = tonumber(redis.call('GET', key) or '0')
 local allowed = count + cost <= limit
-if allowed or countRefused then
+if writes and (allowed or countRefused) then
   count = redis.call('INCRBY', key, cost)
   if finish < ${NEVER_MS} then
     redis.call('PEXPIRE', key, fmt(finish - now + grace))
@@ -202,8 +206,8 @@ if not open then
   count = 0
 end
 local allowed = count + cost <= limit
-if allowed or countRefused then count = count + cost end
-if (not open) or allowed or countRefused then
+if writes and (allowed or countRefused) then count = count + cost end
+if writes and ((not open) or allowed or countRefused) then
   redis.call('HSET', base, 'start', fmt(start), 'count', fmt(count))
   redis.call('PEXPIRE', base, fmt(start + period - now + grace))
 end

@@ -32,7 +32,7 @@ import { assertRunnable, settle } from './algorithms.js';
 import { LimitStoreUnavailable, type LimitStoreFailure } from './errors.js';
 import { counterKeyBase } from './identity.js';
 import { SCRIPTS } from './redis-scripts.js';
-import type { CounterKey, LimitState, LimitStore } from './types.js';
+import type { CountMode, CounterKey, LimitState, LimitStore } from './types.js';
 
 export interface RedisStoreOptions {
   /** redis://, rediss://, unix:///path (or redis+unix:///path). */
@@ -121,13 +121,14 @@ export class RedisStore implements LimitStore {
     rules: readonly LimitRule[],
     nowMs: number,
     cost = 1,
+    mode: CountMode = 'count',
   ): Promise<readonly LimitState[]> {
     for (const rule of rules) assertRunnable(rule, cost);
     const out: LimitState[] = [];
     for (const rule of rules) {
-      const state = await this.#hitOne(key, rule, Math.floor(nowMs), cost);
+      const state = await this.#hitOne(key, rule, Math.floor(nowMs), cost, mode);
       out.push(state);
-      if (!state.allowed) break;
+      if (!state.allowed && mode !== 'add') break;
     }
     return out;
   }
@@ -137,6 +138,7 @@ export class RedisStore implements LimitStore {
     rule: LimitRule,
     nowMs: number,
     cost: number,
+    mode: CountMode,
   ): Promise<LimitState> {
     if (this.#closed) {
       throw new LimitStoreUnavailable('closed', 'the Redis limit store is closed');
@@ -152,7 +154,7 @@ export class RedisStore implements LimitStore {
       String(rule.limit),
       String(rule.periodMs),
       String(cost),
-      rule.countRefused ? '1' : '0',
+      mode === 'check' ? 'n' : mode === 'add' ? 'a' : rule.countRefused ? '1' : '0',
       this.#clock === 'caller' ? String(nowMs) : '',
       String(this.#graceMs),
       extra,

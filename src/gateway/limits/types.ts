@@ -32,6 +32,17 @@ export interface CounterKey {
   readonly identity: string;
 }
 
+/**
+ * How a store call counts (docs/limits.md, "Counting modes"):
+ *  - `count` (the default): check and count, refused requests only when the
+ *    rule's `countRefused` says so;
+ *  - `check`: answer as `count` would, write nothing (APIM rules whose
+ *    `increment-condition` is decided after the response);
+ *  - `add`: count whatever the answer (the deferred count of those rules,
+ *    once the condition holds); every rule is counted, a refusal stops none.
+ */
+export type CountMode = 'count' | 'check' | 'add';
+
 export interface LimitStore {
   /**
    * Checks and counts one request against `rules`, in order, as one atomic
@@ -39,14 +50,16 @@ export interface LimitStore {
    * neither checked nor counted). `cost` is the weight of the request
    * (APIM increment-count; 1 otherwise), a positive integer. `nowMs` is
    * the caller's clock; a RedisStore on the server clock (its default)
-   * ignores it and uses Redis `TIME`. Rejects with LimitStoreUnavailable
-   * (errors.ts) when the store cannot answer.
+   * ignores it and uses Redis `TIME`. `mode` (default `count`) says what is
+   * written. Rejects with LimitStoreUnavailable (errors.ts) when the store
+   * cannot answer.
    */
   hit(
     key: CounterKey,
     rules: readonly LimitRule[],
     nowMs: number,
     cost?: number,
+    mode?: CountMode,
   ): Promise<readonly LimitState[]>;
   /** Store health: false while a Redis store has lost its server. */
   readonly healthy: boolean;

@@ -44,7 +44,14 @@ export function limitText(rule: LimitRule): string {
     rule.algorithm === 'fixed_calendar' && rule.calendar
       ? `1 ${rule.calendar}`
       : period(rule.periodMs);
-  return `${rule.kind} ${rule.limit} per ${per}, ${ALGORITHM_WORDS[rule.algorithm]}, by ${keyText(rule.key)}${rule.countRefused ? ', refused requests count' : ''}`;
+  return `${rule.kind} ${rule.limit} per ${per}, ${ALGORITHM_WORDS[rule.algorithm]}, by ${keyText(rule.key)}${rule.countRefused ? ', refused requests count' : ''}${countWhenText(rule)}`;
+}
+
+function countWhenText(rule: LimitRule): string {
+  const when = rule.countWhen;
+  if (!when) return '';
+  if ('never' in when) return ', checked but never counted (increment-condition false)';
+  return `, counted once answered when ${when.expression}`;
 }
 
 function timeText(name: string, check: TimeCheck, skew: number): string {
@@ -257,6 +264,10 @@ export function planJson(plan: Plan): unknown {
         ...(l.calendar ? { calendar: l.calendar } : {}),
         by: l.key,
         count_refused: l.countRefused,
+        ...(l.cost !== undefined ? { cost: l.cost } : {}),
+        ...(l.countWhen
+          ? { count_when: 'never' in l.countWhen ? false : l.countWhen.expression }
+          : {}),
         description: limitText(l),
       })),
       policies: a.policies

@@ -215,6 +215,15 @@ export interface LimitRule {
   /** APIM `increment-count`: the weight of each counted request (LimitStore.hit's `cost`). Absent: 1. */
   readonly cost?: number;
   /**
+   * APIM `increment-condition`: which requests count. Absent: every one
+   * (as `countRefused` says). `never`: none (the constant `false`; requests
+   * are still checked). `expression`: a condition (load/apim-expr.ts) that
+   * may read the answer: the request is checked on the way in without being
+   * counted, and counted once its answer is known if the condition holds
+   * (APIM defers an expression condition to the end of the outbound pipeline).
+   */
+  readonly countWhen?: { readonly never: true } | { readonly expression: string };
+  /**
    * APIM: a limit written before validate-jwt is counted before the token is
    * looked at (policies run in document order), so requests the token check
    * then refuses count too. Its key must not need a verified token.

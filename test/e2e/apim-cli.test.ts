@@ -282,4 +282,54 @@ describe.skipIf(!existsSync(REDIS_SERVER))('Redis', () => {
     ]);
     expect(a.stderr()).not.toContain(first);
   });
+  test("increment-condition: Microsoft's sample (only 200s count) in two processes sharing Redis; --check names it", async () => {
+    upstream.handler = (req, res) => {
+      res.writeHead(req.url?.endsWith('/fail') ? 500 : 200, { 'content-type': 'text/plain' });
+      res.end('x');
+    };
+    try {
+      const file = write(
+        'count-200s.xml',
+        `<policies>
+    <inbound>
+        <base />
+        <rate-limit-by-key calls="2" renewal-period="60"
+                           increment-condition="@(context.Response.StatusCode == 200)"
+                           counter-key="@(context.Request.IpAddress)" />
+    </inbound>
+</policies>
+`,
+      );
+      const check = await runOnce(
+        ['serve', '--check', '--file', file, '--upstream', upstream.url],
+        env,
+      );
+      expect(check.code).toBe(0);
+      expect(check.stdout).toContain(
+        'counted once answered when @(context.Response.StatusCode == 200)',
+      );
+      expect(check.stdout).not.toContain('increment-condition is not evaluated');
+
+      const args = ['--file', file, '--upstream', upstream.url, '--redis', redis.url];
+      const [a, b] = await Promise.all([serve(args), serve(args)]);
+      const status = async (url: string, path: string) => {
+        const res = await fetch(`${url}${path}`);
+        await res.arrayBuffer();
+        return res.status;
+      };
+      // Failures on either process: never counted.
+      for (let i = 0; i < 3; i++) {
+        expect(await status(a.url, '/fail')).toBe(500);
+        expect(await status(b.url, '/fail')).toBe(500);
+      }
+      expect(await status(a.url, '/ok')).toBe(200);
+      expect(await status(b.url, '/ok')).toBe(200);
+      // Two 200s in one Redis counter: both processes now refuse, whatever the path.
+      expect(await status(a.url, '/ok')).toBe(429);
+      expect(await status(b.url, '/fail')).toBe(429);
+      await Promise.all([a.stop(), b.stop()]);
+    } finally {
+      upstream.handler = undefined;
+    }
+  });
 });

@@ -965,3 +965,122 @@ describe('increment-count', () => {
     expect(calls[1]).toEqual({ rules: ['quota'], cost: 1 });
   });
 });
+
+describe('increment-condition', () => {
+  /** The upstream answers the status named by the path (`/status/500`), else 200. */
+  function statusFromPath(): void {
+    upstream.handler = (req, res) => {
+      const m = /\/status\/(\d{3})$/.exec(req.url ?? '');
+      res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'text/plain', 'x-cache': 'miss' });
+      res.end('ok');
+    };
+  }
+  afterEach(() => {
+    upstream.handler = undefined;
+  });
+
+  async function statuses(url: string, paths: string[], t?: string): Promise<number[]> {
+    const out: number[] = [];
+    for (const p of paths) {
+      const res = await fetch(`${url}${p}`, {
+        headers: t === undefined ? {} : { authorization: `Bearer ${t}` },
+      });
+      await res.arrayBuffer();
+      out.push(res.status);
+    }
+    return out;
+  }
+
+  test("Microsoft's sample: only the 200s count; the others pass, and are still refused once the 200s use the limit up", async () => {
+    statusFromPath();
+    const gw = await gateway(
+      policy(
+        '<rate-limit-by-key calls="2" renewal-period="60" increment-condition="@(context.Response.StatusCode == 200)" counter-key="@(context.Request.IpAddress)" />',
+      ),
+    );
+    const before = upstream.requests.length;
+    // Five 500s: none counted.
+    expect(await statuses(gw.url, Array(5).fill('/status/500'))).toEqual(Array(5).fill(500));
+    // Two 200s fit in 2; the third request is refused whatever it would have got.
+    expect(await statuses(gw.url, ['/ok', '/status/201', '/ok', '/ok', '/status/500'])).toEqual([
+      200, 201, 200, 429, 429,
+    ]);
+    // The refused requests never reached the upstream.
+    expect(upstream.requests.length - before).toBe(8);
+  });
+
+  test('a condition between two statuses, on a quota; a refusal by a later policy is an answer too', async () => {
+    statusFromPath();
+    const gw = await gateway(
+      policy(
+        `<quota-by-key calls="3" renewal-period="3600" increment-condition="@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 400)" counter-key="@(context.Request.IpAddress)" />
+        ${validateJwt()}`,
+      ),
+    );
+    const t = await token();
+    // 401s from validate-jwt (after the quota) do not count...
+    expect(await statuses(gw.url, Array(4).fill('/ok'))).toEqual([401, 401, 401, 401]);
+    // ...nor do 404s from the upstream; 200 and 302 do.
+    expect(await statuses(gw.url, ['/status/404', '/ok', '/status/302', '/ok'], t)).toEqual([
+      404, 200, 302, 200,
+    ]);
+    const refused = await fetch(`${gw.url}/ok`, { headers: { authorization: `Bearer ${t}` } });
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toMatch(
+      /^\{ "statusCode": 403, "message": "Out of call volume quota\. Quota will be replenished in \d\d:\d\d:\d\d\." \}$/,
+    );
+  });
+
+  test('a condition on a response header and the request method', async () => {
+    statusFromPath();
+    const gw = await gateway(
+      policy(
+        '<rate-limit-by-key calls="1" renewal-period="60" increment-condition="@(context.Request.Method != &quot;OPTIONS&quot; &amp;&amp; context.Response.Headers.GetValueOrDefault(&quot;X-Cache&quot;,&quot;&quot;) == &quot;miss&quot;)" counter-key="@(context.Request.IpAddress)" />',
+      ),
+    );
+    const options = await fetch(`${gw.url}/ok`, { method: 'OPTIONS' });
+    await options.arrayBuffer();
+    expect(options.status).toBe(200);
+    expect(await statuses(gw.url, ['/ok', '/ok'])).toEqual([200, 429]);
+  });
+
+  test('increment-condition="false": checked, never counted', async () => {
+    const gw = await gateway(
+      policy(
+        '<rate-limit-by-key calls="1" renewal-period="60" increment-condition="false" counter-key="@(context.Request.IpAddress)" />',
+      ),
+    );
+    expect(await statuses(gw.url, Array(6).fill('/x'))).toEqual(Array(6).fill(200));
+  });
+
+  test('counted by the deferred step in Redis: a second gateway sees the count', async () => {
+    const { startRedis } = await import('../helpers/redis.js');
+    const { connectRedisStore } = await import('../../src/gateway/limits/redis-store.js');
+    const redis = await startRedis();
+    const stores = await Promise.all([
+      connectRedisStore({ url: redis.url }),
+      connectRedisStore({ url: redis.url }),
+    ]);
+    try {
+      statusFromPath();
+      const xml = policy(
+        '<rate-limit-by-key calls="2" renewal-period="60" increment-condition="@(context.Response.StatusCode == 200)" counter-key="@(context.Request.IpAddress)" />',
+      );
+      // One file, two gateways (as two replicas of one deployment): one counter scope.
+      const plan = await load(xml);
+      const a = await startPlanGateway(plan, { store: stores[0] });
+      open.push(a);
+      const b = await startPlanGateway(plan, { store: stores[1] });
+      open.push(b);
+      expect(await statuses(a.url, ['/status/503', '/status/503', '/ok'])).toEqual([503, 503, 200]);
+      expect(await statuses(b.url, ['/status/503', '/ok', '/ok', '/status/503'])).toEqual([
+        503, 200, 429, 429,
+      ]);
+      expect(await statuses(a.url, ['/ok'])).toEqual([429]);
+    } finally {
+      await Promise.all(open.splice(0).map((g) => g.close()));
+      await Promise.all(stores.map((s) => s.close()));
+      await redis.stop();
+    }
+  });
+});

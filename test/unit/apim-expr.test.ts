@@ -7,6 +7,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   asJwt,
+  compileCondition,
   compileExpression,
   expressionFacts,
   parseExpression,
@@ -149,6 +150,113 @@ describe('expressions outside the subset', () => {
     expect(e.path).toBe('/policies/inbound/rate-limit-by-key[1]/@counter-key');
     expect(e.detail).toContain(source.trim());
     expect(e.detail).toContain('outside the subset');
+  });
+});
+
+describe('conditions (increment-condition)', () => {
+  const answered = (status: number, headers: Record<string, string> = {}, method = 'GET') => ({
+    ...request({ authorization: `Bearer ${TOKEN}`, 'x-tier': 'gold' }),
+    method,
+    response: { status, header: (name: string) => headers[name.toLowerCase()] },
+  });
+  const cases: Array<[string, ExprContext, boolean]> = [
+    // Microsoft's sample: count only the 200s.
+    ['@(context.Response.StatusCode == 200)', answered(200), true],
+    ['@(context.Response.StatusCode == 200)', answered(201), false],
+    [
+      '@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 300)',
+      answered(204),
+      true,
+    ],
+    [
+      '@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 300)',
+      answered(300),
+      false,
+    ],
+    [
+      '@(context.Response.StatusCode != 429 || context.Request.Method == "POST")',
+      answered(429),
+      false,
+    ],
+    [
+      '@(context.Response.StatusCode != 429 || context.Request.Method == "POST")',
+      answered(429, {}, 'POST'),
+      true,
+    ],
+    ['@(!(context.Response.StatusCode >= 500))', answered(502), false],
+    ['@(!(context.Response.StatusCode >= 500))', answered(404), true],
+    // && binds tighter than ||, comparisons tighter than both.
+    ['@(false && false || true)', answered(200), true],
+    ['@(true || false && false)', answered(200), true],
+    // Headers as sent (not hashed: a condition only compares them).
+    ['@(context.Request.Headers.GetValueOrDefault("X-Tier","") == "gold")', answered(200), true],
+    ['@(context.Request.Headers.GetValueOrDefault("X-Missing") == null)', answered(200), true],
+    [
+      `@(context.Request.Headers.GetValueOrDefault("Authorization","") == "Bearer ${TOKEN}")`,
+      answered(200),
+      true,
+    ],
+    [
+      '@(context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt()?.Subject == "user-1")',
+      answered(200),
+      true,
+    ],
+    [
+      '@(context.Response.Headers.GetValueOrDefault("X-Cache","miss") == "miss")',
+      answered(200),
+      true,
+    ],
+    [
+      '@(context.Response.Headers.GetValueOrDefault("X-Cache","miss") == "miss")',
+      answered(200, { 'x-cache': 'hit' }),
+      false,
+    ],
+    ['@{ return context.Response.StatusCode < 400; }', answered(399), true],
+    ['true', answered(500), true],
+    ['False', answered(200), false],
+  ];
+  test.each(cases)('%s', (source, ctx, expected) => {
+    expect(compileCondition(source)(ctx)).toBe(expected);
+  });
+
+  const refused: Array<[string, string]> = [
+    ['@(context.Response.StatusCode)', 'a number where a condition'],
+    ['@(context.Response.StatusCode == "200")', 'between a number and a string'],
+    ['@(context.Request.Method < "POST")', 'between a string and a string'],
+    ['@(context.Response.StatusCode + 1 == 201)', 'arithmetic'],
+    ['@(context.Response.StatusCode == 200 == true)', 'chained'],
+    ['@(!context.Request.Method)', '"!" applied to a non-boolean'],
+    ['@(context.Response.StatusCode == 2.5)', 'the number 2.'],
+    ['@(context.Response.StatusCode.ToString().StartsWith("2"))', 'outside the subset'],
+    ['yes', 'is not a condition'],
+  ];
+  test.each(refused)('%s is a PlanError (%s)', (source, words) => {
+    const where = {
+      file: 'policy.xml',
+      path: '/policies/inbound/rate-limit-by-key[1]/@increment-condition',
+    };
+    let error: unknown;
+    try {
+      compileCondition(source, where);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PlanError);
+    expect((error as PlanError).path).toBe(where.path);
+    expect((error as PlanError).detail).toContain(words);
+  });
+
+  test('a counter key may not read the answer, nor be a boolean or a number', () => {
+    expect(() =>
+      compileExpression('@(context.Response.Headers.GetValueOrDefault("X",""))'),
+    ).toThrow(/context\.Response, which does not exist yet/);
+    expect(() => compileExpression('@(context.Request.IpAddress == "1")')).toThrow(
+      /a bool where a string is expected/,
+    );
+    // A number joined to a string is a string, as in C#.
+    expect(
+      compileExpression('@("n" + 42 + context.Request.Method)')({ ...request({}), method: 'GET' }),
+    ).toBe('n42GET');
   });
 });
 

@@ -109,13 +109,18 @@ describe('raw quotes inside attributes, as Microsoft samples write them', () => 
     </outbound>
 </policies>`),
     );
-    expect(api.limits[0]).toMatchObject({ kind: 'quota', limit: 10_000, periodMs: 3_600_000 });
-    expect(warnings.map((w) => `${w.kind} ${w.path}`)).toEqual(
-      expect.arrayContaining([
-        'ignored /policies/inbound/quota-by-key[1]/@increment-condition',
-        'ignored /policies/inbound/quota-by-key[1]/@bandwidth',
-      ]),
-    );
+    expect(api.limits[0]).toMatchObject({
+      kind: 'quota',
+      limit: 10_000,
+      periodMs: 3_600_000,
+      countWhen: {
+        expression: '@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 400)',
+      },
+    });
+    const paths = warnings.map((w) => `${w.kind} ${w.path}`);
+    expect(paths).toContain('ignored /policies/inbound/quota-by-key[1]/@bandwidth');
+    // The condition is run, not warned about.
+    expect(paths.join('\n')).not.toContain('increment-condition');
   });
 
   test('not well-formed XML is a PlanError with the line', async () => {
@@ -576,7 +581,31 @@ describe('limits', () => {
     expect(e.detail).toContain('@(context.Request.Url.Host + context.Request.IpAddress)');
   });
 
-  test('increment-condition, rate-limit and quota are warned about', async () => {
+  test('increment-condition: true counts always, false never, another value is an error', async () => {
+    const limitOf = async (condition: string) =>
+      (
+        await load(
+          doc(
+            inbound(
+              `<rate-limit-by-key calls="5" renewal-period="60" counter-key="@(context.Request.IpAddress)" increment-condition="${condition}" />`,
+            ),
+          ),
+        )
+      ).api.limits[0];
+    expect((await limitOf('true'))?.countWhen).toBeUndefined();
+    expect((await limitOf('False'))?.countWhen).toEqual({ never: true });
+    const e = await planError(
+      doc(
+        inbound(
+          '<rate-limit-by-key calls="5" renewal-period="60" counter-key="@(context.Request.IpAddress)" increment-condition="@(context.Response.StatusCode)" />',
+        ),
+      ),
+    );
+    expect(e.path).toBe('/policies/inbound/rate-limit-by-key[1]/@increment-condition');
+    expect(e.detail).toContain('where a condition (a boolean) is expected');
+  });
+
+  test('rate-limit and quota are warned about; increment-condition is not', async () => {
     const { warnings, api } = await load(
       doc(
         inbound(
@@ -588,7 +617,6 @@ describe('limits', () => {
     expect(api.credentials.bearer).toBe(false);
     expect(warnings.map((w) => `${w.kind} ${w.path}`)).toEqual(
       expect.arrayContaining([
-        'ignored /policies/inbound/rate-limit-by-key[1]/@increment-condition',
         'ignored /policies/inbound/rate-limit[1]',
         'ignored /policies/inbound/quota[1]',
         'note /policies/inbound',

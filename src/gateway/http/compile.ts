@@ -29,7 +29,7 @@ import { rendererFor } from '../answer/index.js';
 import type { Answer, Renderer } from '../answer/types.js';
 import type { ClientCredentialsExchanger } from '../check/client-credentials.js';
 import type { Introspector } from '../check/introspection.js';
-import type { CompiledExpression, ExprContext } from '../load/apim-expr.js';
+import type { CompiledCondition, CompiledExpression, ExprContext } from '../load/apim-expr.js';
 import type {
   ApiPlan,
   LimitKey,
@@ -91,6 +91,8 @@ export interface CompiledApi {
   readonly credentialIndex?: number;
   /** APIM counter keys, compiled once. */
   readonly expressions: ReadonlyMap<string, CompiledExpression>;
+  /** APIM increment-condition expressions, by source, compiled once. */
+  readonly conditions: ReadonlyMap<string, CompiledCondition>;
   /** APIM's `AsJwt()` (decoded without verification), loaded only with expressions. */
   readonly asJwt?: ExprContext['jwt'];
   /** APIM check-header failures, rendered once. */
@@ -263,16 +265,23 @@ async function compileApi(
         );
   }
   const expressions = new Map<string, CompiledExpression>();
+  const conditions = new Map<string, CompiledCondition>();
   let asJwt: ExprContext['jwt'] | undefined;
-  const expressionKeys = [
-    ...api.limits.map((r) => r.key),
-    ...Object.values(api.policies?.policies ?? {}).flatMap((p) => p.limits.map((r) => r.key)),
-  ].flatMap((k) => (k.by === 'expression' ? [k.source] : []));
-  if (expressionKeys.length > 0) {
+  const allRules = [
+    ...api.limits,
+    ...Object.values(api.policies?.policies ?? {}).flatMap((p) => p.limits),
+  ];
+  const expressionKeys = allRules.flatMap((r) => (r.key.by === 'expression' ? [r.key.source] : []));
+  const conditionSources = allRules.flatMap((r) =>
+    r.countWhen && 'expression' in r.countWhen ? [r.countWhen.expression] : [],
+  );
+  if (expressionKeys.length > 0 || conditionSources.length > 0) {
     const apimExpr = await import('../load/apim-expr.js');
     asJwt = apimExpr.asJwt;
     for (const source of expressionKeys)
       expressions.set(source, apimExpr.compileExpression(source));
+    for (const source of conditionSources)
+      conditions.set(source, apimExpr.compileCondition(source));
   }
   let headerCheckAnswers: Answer[] = [];
   if (api.headerChecks && api.headerChecks.length > 0) {
@@ -345,6 +354,7 @@ async function compileApi(
     clientIdIndex,
     ...(credentialIndex !== undefined ? { credentialIndex } : {}),
     expressions,
+    conditions,
     headerCheckAnswers,
     ...(exchanger ? { exchanger } : {}),
     ...(introspector ? { introspector } : {}),

@@ -22,8 +22,8 @@ import type { GatewayMetrics } from '../../http/gateway/metrics.js';
 import type { Answer, Refused, RequestFacts } from '../answer/types.js';
 import { findCallerCredentials } from '../check/basic-auth.js';
 import { extractToken, headerValues } from '../check/token-source.js';
-import type { LimitState, LimitStore } from '../limits/types.js';
-import type { ExprContext } from '../load/apim-expr.js';
+import type { CountMode, LimitState, LimitStore } from '../limits/types.js';
+import type { CompiledCondition, ExprContext } from '../load/apim-expr.js';
 import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
 import type { CompiledApi, CompiledPlan } from './compile.js';
 
@@ -184,6 +184,39 @@ function scopeValues(value: unknown): string[] {
   if (typeof value === 'string') return value.split(' ').filter(Boolean);
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   return [];
+}
+
+/** Rules of one request that share a store call. */
+interface CountGroup {
+  readonly identity: string;
+  readonly cost: number;
+  readonly mode: CountMode;
+  readonly rules: LimitRule[];
+}
+
+/** A conditional rule's count, waiting for the answer. */
+interface DeferredCount {
+  readonly rule: LimitRule;
+  readonly identity: string;
+  readonly cost: number;
+  readonly scope: string;
+  readonly condition: CompiledCondition;
+}
+
+/** A case-insensitive reader over a header object (a value list joined with `,`). */
+function headerOf(
+  headers: Readonly<Record<string, string | number | readonly string[] | undefined>>,
+): (name: string) => string | undefined {
+  return (name) => {
+    const wanted = name.toLowerCase();
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() !== wanted) continue;
+      const value = headers[key];
+      if (value === undefined) return undefined;
+      return Array.isArray(value) ? value.join(',') : String(value);
+    }
+    return undefined;
+  };
 }
 
 export class Exchange implements Dispatcher.DispatchHandler {
@@ -462,8 +495,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     allowed: (states: readonly LimitState[]) => void,
   ): void {
     if (!this.deps.limits) return allowed([]);
-    // Identities per rule; the rules of one request share one store call per identity and cost.
-    const byIdentity = new Map<string, LimitRule[]>();
+    // The rules of one request share one store call per identity, cost and counting mode.
+    const groups = new Map<string, CountGroup>();
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i] as LimitRule;
       const index = rules === api.plan.limits ? i : api.plan.limits.indexOf(rule);
@@ -474,22 +507,30 @@ export class Exchange implements Dispatcher.DispatchHandler {
           rule.key.by === 'expression' ? refusal('limit_key_missing') : refusal('identity_missing'),
         );
       }
-      const group = `${rule.cost ?? 1}\u0000${id}`;
-      const list = byIdentity.get(group);
-      if (list) list.push(rule);
-      else byIdentity.set(group, [rule]);
+      const cost = rule.cost ?? 1;
+      // An increment-condition: checked now, counted (or not) once the answer is known.
+      const mode: CountMode = rule.countWhen ? 'check' : 'count';
+      const name = `${cost}\u0000${mode}\u0000${id}`;
+      const group = groups.get(name);
+      if (group) group.rules.push(rule);
+      else groups.set(name, { identity: id, cost, mode, rules: [rule] });
     }
     const { store, failure } = this.deps.limits;
     const now = this.deps.clock();
     const scope = api.counterScope;
-    // One store call per identity, in rule order; a refusal stops the rules after it, across
+    // One store call per group, in rule order; a refusal stops the rules after it, across
     // identities too (Tyk's identity rate and quota before the API-wide limit: a request refused
     // by the first never counts on the second; APIM's policies in document order).
     const hitInOrder = async (): Promise<LimitState[]> => {
       const all: LimitState[] = [];
-      for (const [group, list] of byIdentity) {
-        const identity = group.slice(group.indexOf('\u0000') + 1);
-        const states = await store.hit({ api: scope, identity }, list, now, list[0]?.cost ?? 1);
+      for (const g of groups.values()) {
+        const states = await store.hit(
+          { api: scope, identity: g.identity },
+          g.rules,
+          now,
+          g.cost,
+          g.mode,
+        );
         all.push(...states);
         if (states.some((s) => !s.allowed)) break;
       }
@@ -498,11 +539,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
     hitInOrder().then(
       (states) => {
         if (this.res.destroyed || this.finished) return;
+        // Conditional rules that let the request through are counted when it is answered.
+        for (const g of groups.values()) {
+          if (g.mode !== 'check') continue;
+          for (const rule of g.rules) {
+            const when = rule.countWhen;
+            if (!when || !('expression' in when)) continue;
+            if (!states.some((s) => s.rule === rule && s.allowed)) continue;
+            const condition = api.conditions.get(when.expression);
+            if (!condition) continue;
+            (this.deferred ??= []).push({
+              rule,
+              identity: g.identity,
+              cost: g.cost,
+              scope,
+              condition,
+            });
+          }
+        }
         const refusedBy = states.find((s) => !s.allowed);
         if (refusedBy) {
           this.limitLabel = refusedBy.rule.label;
-          const group = [...byIdentity].find(([, l]) => l.includes(refusedBy.rule))?.[0];
-          this.limitKey = group?.slice(group.indexOf('\u0000') + 1);
+          for (const g of groups.values())
+            if (g.rules.includes(refusedBy.rule)) this.limitKey = g.identity;
           this.deps.metrics.limitedRequest(api.plan.name, refusedBy.rule.label);
           return this.fail(
             refusal(refusedBy.rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
@@ -519,6 +578,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
         allowed([]);
       },
     );
+  }
+
+  /** Rules whose increment-condition is decided by the answer (APIM), until it is known. */
+  private deferred: DeferredCount[] | undefined;
+
+  /**
+   * The answer is known (its status and headers are about to go out): each
+   * deferred rule whose condition holds is counted now, before the client
+   * can see the answer and send its next request. Once per request.
+   */
+  private countDeferred(status: number, header: (name: string) => string | undefined): void {
+    const deferred = this.deferred;
+    if (!deferred || !this.deps.limits) return;
+    this.deferred = undefined;
+    const store = this.deps.limits.store;
+    const ctx: ExprContext = { ...this.expressionContext(), response: { status, header } };
+    const now = this.deps.clock();
+    for (const d of deferred) {
+      if (!d.condition(ctx)) continue;
+      store.hit({ api: d.scope, identity: d.identity }, [d.rule], now, d.cost, 'add').catch(() => {
+        this.deps.metrics.limitStoreErrors++;
+      });
+    }
   }
 
   /**
@@ -592,6 +674,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         return values.length === 0 ? undefined : values.join(',');
       },
       jwt: this.api?.asJwt ?? (() => null),
+      method: req.method ?? 'GET',
     };
   }
 
@@ -620,6 +703,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     };
     // Do not read an unauthenticated request body just to keep the connection.
     if (requestHasBody(this.req) || this.deps.draining()) headers['connection'] = 'close';
+    if (this.deferred) this.countDeferred(answer.status, headerOf(answer.headers));
     res.writeHead(answer.status, headers);
     res.end(answer.body);
   }
@@ -651,6 +735,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     };
     if (this.deps.draining()) headers['connection'] = 'close';
     this.status = status;
+    if (this.deferred) this.countDeferred(status, headerOf(headers));
     this.res.writeHead(status, headers);
     this.res.end(body);
   }
@@ -746,6 +831,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       );
     }
     if (this.deps.draining() || this.upgradeSocket) out['connection'] = 'close';
+    if (this.deferred) this.countDeferred(statusCode, headerOf(headers));
     try {
       this.res.writeHead(statusCode, out);
     } catch {
@@ -816,6 +902,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const socket = this.upgradeSocket as Duplex;
     this.deps.metrics.upstream.observe((performance.now() - this.upstreamStarted) / 1000);
     this.status = statusCode;
+    if (this.deferred) this.countDeferred(statusCode, headerOf(headers));
     // The upstream call is over: nothing is left to cancel when the log line is written.
     this.controller = undefined;
     if (socket.destroyed) {

@@ -11,6 +11,13 @@
  *   context.Subscription?.Id (null)
  *   "string literals", a + b, ( ... ), @( ... ) and @{ return ...; }
  *
+ * and, for conditions (`increment-condition`), boolean expressions over them:
+ *
+ *   context.Response.StatusCode, context.Response.Headers.GetValueOrDefault("X"[, "d"]),
+ *   context.Request.Method, integer literals, true, false, null,
+ *   == != (strings, integers, booleans; a string with null), < <= > >= (integers),
+ *   !, &&, ||, with C#'s precedence
+ *
  * Anything else is a `PlanError` naming the expression: an expression is
  * never guessed. A value that is not an expression (`counter-key="fixed"`)
  * is a literal. Evaluation follows C#: `+` treats null as the empty string;
@@ -42,9 +49,18 @@ export interface ExprContext {
   /** The APIM subscription key, when the gateway knows one; else the Ocp-Apim-Subscription-Key header is read. */
   readonly subscriptionKey?: string;
   readonly subscriptionId?: string;
+  /** context.Request.Method. */
+  readonly method?: string;
+  /** The answer, once known (conditions evaluated at the end of the outbound pipeline). */
+  readonly response?: {
+    readonly status: number;
+    /** A response header's value by case-insensitive name, or undefined. */
+    header(name: string): string | undefined;
+  };
 }
 
 export type CompiledExpression = (ctx: ExprContext) => string | null;
+export type CompiledCondition = (ctx: ExprContext) => boolean;
 
 /** The parsed form of a supported expression. */
 export type ExprNode =
@@ -59,7 +75,31 @@ export type ExprNode =
       readonly fallback: string | null;
     }
   | { readonly t: 'subscription'; readonly field: 'Key' | 'Id' }
-  | { readonly t: 'concat'; readonly parts: readonly ExprNode[] };
+  | { readonly t: 'concat'; readonly parts: readonly ExprNode[] }
+  | { readonly t: 'number'; readonly value: number }
+  | { readonly t: 'bool'; readonly value: boolean }
+  | { readonly t: 'null' }
+  | { readonly t: 'method' }
+  | { readonly t: 'status' }
+  | { readonly t: 'responseHeader'; readonly name: string; readonly fallback: string | null }
+  | { readonly t: 'not'; readonly operand: ExprNode }
+  | {
+      readonly t: 'logic';
+      readonly op: '&&' | '||';
+      readonly left: ExprNode;
+      readonly right: ExprNode;
+    }
+  | {
+      readonly t: 'compare';
+      readonly op: CompareOp;
+      readonly left: ExprNode;
+      readonly right: ExprNode;
+    };
+
+type CompareOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
+
+/** The static type of an expression, as C# would see it (string includes null). */
+type ExprType = 'string' | 'number' | 'bool' | 'null';
 
 /** Where an expression sits, for the error message. */
 export interface ExprWhere {
@@ -88,9 +128,30 @@ function shown(source: string): string {
 type Token =
   | { readonly k: 'id'; readonly v: string }
   | { readonly k: 'str'; readonly v: string }
+  | { readonly k: 'num'; readonly v: string }
   | { readonly k: 'p'; readonly v: string };
 
-const PUNCT = ['?.', '.', '(', ')', ',', '+', ';', '{', '}'];
+// Longest first: `!=` before `!`, `<=` before `<`.
+const PUNCT = [
+  '?.',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '.',
+  '(',
+  ')',
+  ',',
+  '+',
+  ';',
+  '{',
+  '}',
+  '<',
+  '>',
+  '!',
+];
 
 function tokenize(text: string): Token[] {
   const out: Token[] = [];
@@ -124,6 +185,15 @@ function tokenize(text: string): Token[] {
         i++;
       }
       out.push({ k: 'str', v: value });
+      continue;
+    }
+    if (/[0-9]/.test(c)) {
+      let j = i + 1;
+      while (j < text.length && /[0-9]/.test(text[j] as string)) j++;
+      if (j < text.length && /[A-Za-z_.]/.test(text[j] as string))
+        throw new Unsupported(`the number ${text.slice(i, j + 1)}...`);
+      out.push({ k: 'num', v: text.slice(i, j) });
+      i = j;
       continue;
     }
     if (/[A-Za-z_]/.test(c)) {
@@ -176,13 +246,64 @@ class Parser {
     return this.i >= this.tokens.length;
   }
 
+  /** C# precedence, loosest first: ||, &&, == !=, < <= > >=, +, unary !. */
   expr(): ExprNode {
-    const parts = [this.term()];
+    let left = this.and();
+    while (this.isP('||')) {
+      this.i++;
+      left = { t: 'logic', op: '||', left, right: this.and() };
+    }
+    return left;
+  }
+
+  and(): ExprNode {
+    let left = this.equality();
+    while (this.isP('&&')) {
+      this.i++;
+      left = { t: 'logic', op: '&&', left, right: this.equality() };
+    }
+    return left;
+  }
+
+  equality(): ExprNode {
+    const left = this.relational();
+    for (const op of ['==', '!='] as const) {
+      if (this.isP(op)) {
+        this.i++;
+        const node: ExprNode = { t: 'compare', op, left, right: this.relational() };
+        if (this.isP('==') || this.isP('!=')) throw new Unsupported('chained == or !=');
+        return node;
+      }
+    }
+    return left;
+  }
+
+  relational(): ExprNode {
+    const left = this.additive();
+    for (const op of ['<', '<=', '>', '>='] as const) {
+      if (this.isP(op)) {
+        this.i++;
+        return { t: 'compare', op, left, right: this.additive() };
+      }
+    }
+    return left;
+  }
+
+  additive(): ExprNode {
+    const parts = [this.unary()];
     while (this.isP('+')) {
       this.i++;
-      parts.push(this.term());
+      parts.push(this.unary());
     }
     return parts.length === 1 ? (parts[0] as ExprNode) : { t: 'concat', parts };
+  }
+
+  unary(): ExprNode {
+    if (this.isP('!')) {
+      this.i++;
+      return { t: 'not', operand: this.unary() };
+    }
+    return this.term();
   }
 
   term(): ExprNode {
@@ -191,6 +312,20 @@ class Parser {
     if (t.k === 'str') {
       this.i++;
       return { t: 'literal', value: t.v };
+    }
+    if (t.k === 'num') {
+      this.i++;
+      const value = Number(t.v);
+      if (!Number.isSafeInteger(value)) throw new Unsupported(`the number ${t.v}`);
+      return { t: 'number', value };
+    }
+    if (t.k === 'id' && (t.v === 'true' || t.v === 'false')) {
+      this.i++;
+      return { t: 'bool', value: t.v === 'true' };
+    }
+    if (t.k === 'id' && t.v === 'null') {
+      this.i++;
+      return { t: 'null' };
     }
     if (t.k === 'p' && t.v === '(') {
       this.i++;
@@ -244,6 +379,13 @@ function isProp(seg: Segment | undefined, name: string): boolean {
 function fromChain(chain: readonly Segment[]): ExprNode {
   const [a, b, c, d, e, f] = chain;
   if (isProp(a, 'Request') && isProp(b, 'IpAddress') && chain.length === 2) return { t: 'ip' };
+  if (isProp(a, 'Request') && isProp(b, 'Method') && chain.length === 2) return { t: 'method' };
+  if (isProp(a, 'Response') && isProp(b, 'StatusCode') && chain.length === 2)
+    return { t: 'status' };
+  if (isProp(a, 'Response') && isProp(b, 'Headers') && chain.length === 3) {
+    const [name, fallback] = argsOf(c, 'GetValueOrDefault', 1, 2);
+    return { t: 'responseHeader', name: name as string, fallback: fallback ?? null };
+  }
   if (isProp(a, 'Subscription') && (isProp(b, 'Key') || isProp(b, 'Id')) && chain.length === 2)
     return { t: 'subscription', field: (b as Segment).name as 'Key' | 'Id' };
   if (isProp(a, 'Request') && isProp(b, 'Headers')) {
@@ -260,11 +402,85 @@ function fromChain(chain: readonly Segment[]): ExprNode {
   throw new Unsupported(`context.${chain.map((s) => s.name).join('.')}`);
 }
 
+/** True when the tree reads the answer (context.Response...). */
+function readsResponse(node: ExprNode): boolean {
+  switch (node.t) {
+    case 'status':
+    case 'responseHeader':
+      return true;
+    case 'subject':
+    case 'claim':
+      return readsResponse(node.header);
+    case 'concat':
+      return node.parts.some(readsResponse);
+    case 'not':
+      return readsResponse(node.operand);
+    case 'logic':
+    case 'compare':
+      return readsResponse(node.left) || readsResponse(node.right);
+    default:
+      return false;
+  }
+}
+
+/** The static type of a tree; throws Unsupported where C# would not compile it (or we would guess). */
+function typeOf(node: ExprNode): ExprType {
+  switch (node.t) {
+    case 'number':
+    case 'status':
+      return 'number';
+    case 'bool':
+      return 'bool';
+    case 'null':
+      return 'null';
+    case 'not':
+      if (typeOf(node.operand) !== 'bool') throw new Unsupported('"!" applied to a non-boolean');
+      return 'bool';
+    case 'logic':
+      if (typeOf(node.left) !== 'bool' || typeOf(node.right) !== 'bool')
+        throw new Unsupported(`"${node.op}" between non-booleans`);
+      return 'bool';
+    case 'compare': {
+      const l = typeOf(node.left);
+      const r = typeOf(node.right);
+      if (node.op === '==' || node.op === '!=') {
+        const stringish = (x: ExprType) => x === 'string' || x === 'null';
+        if (l === r || (stringish(l) && stringish(r))) return 'bool';
+      } else if (l === 'number' && r === 'number') {
+        return 'bool';
+      }
+      throw new Unsupported(`"${node.op}" between a ${l} and a ${r}`);
+    }
+    case 'concat': {
+      const types = node.parts.map(typeOf);
+      if (types.includes('bool')) throw new Unsupported('a boolean in a concatenation');
+      if (!types.includes('string') && !types.includes('null'))
+        throw new Unsupported('arithmetic ("+" between numbers)');
+      return 'string';
+    }
+    default:
+      return 'string';
+  }
+}
+
+/** What a parsed expression must be. */
+interface ParseOptions {
+  /** `string` (counter keys, token values; the default) or `bool` (conditions). */
+  readonly type?: 'string' | 'bool';
+  /** Whether context.Response may be read (conditions decided after the answer). */
+  readonly response?: boolean;
+}
+
 /**
  * Parses an expression (or a literal value) into its tree; throws
- * `PlanError` naming the expression when it is outside the subset.
+ * `PlanError` naming the expression when it is outside the subset, is not
+ * of the wanted type, or reads the response where there is none yet.
  */
-export function parseExpression(source: string, where: ExprWhere = NOWHERE): ExprNode {
+export function parseExpression(
+  source: string,
+  where: ExprWhere = NOWHERE,
+  options: ParseOptions = {},
+): ExprNode {
   if (!isExpression(source)) return { t: 'literal', value: source };
   const text = source.trim();
   try {
@@ -288,6 +504,14 @@ export function parseExpression(source: string, where: ExprWhere = NOWHERE): Exp
     const node = parser.expr();
     if (block) parser.expectP(';');
     if (!parser.done()) throw new Unsupported('more than one expression');
+    const want = options.type ?? 'string';
+    const type = typeOf(node);
+    if (want === 'bool' && type !== 'bool')
+      throw new Unsupported(`a ${type} where a condition (a boolean) is expected`);
+    if (want === 'string' && type !== 'string')
+      throw new Unsupported(`a ${type} where a string is expected`);
+    if (options.response !== true && readsResponse(node))
+      throw new Unsupported('context.Response, which does not exist yet where this is evaluated');
     return node;
   } catch (error) {
     if (!(error instanceof Unsupported)) throw error;
@@ -332,7 +556,59 @@ function rawValue(node: ExprNode, ctx: ExprContext): string | null {
 }
 
 function evaluate(node: ExprNode, ctx: ExprContext): string | null {
+  const value = evaluateAny(node, ctx, false);
+  return typeof value === 'string' || value === null ? value : String(value);
+}
+
+type Value = string | number | boolean | null;
+
+/**
+ * Evaluates any tree. `raw`: header and subscription values as sent (a
+ * condition only compares them; nothing it reads is kept or logged), else
+ * a credential header's hash (counter keys).
+ */
+function evaluateAny(node: ExprNode, ctx: ExprContext, raw: boolean): Value {
   switch (node.t) {
+    case 'number':
+    case 'bool':
+      return node.value;
+    case 'null':
+      return null;
+    case 'method':
+      return ctx.method ?? null;
+    case 'status':
+      return ctx.response?.status ?? null;
+    case 'responseHeader':
+      return ctx.response?.header(node.name) ?? node.fallback;
+    case 'not':
+      return evaluateAny(node.operand, ctx, raw) !== true;
+    case 'logic': {
+      const left = evaluateAny(node.left, ctx, raw) === true;
+      if (node.op === '&&') return left && evaluateAny(node.right, ctx, raw) === true;
+      return left || evaluateAny(node.right, ctx, raw) === true;
+    }
+    case 'compare': {
+      const l = evaluateAny(node.left, ctx, raw);
+      const r = evaluateAny(node.right, ctx, raw);
+      switch (node.op) {
+        case '==':
+          return l === r;
+        case '!=':
+          return l !== r;
+      }
+      if (typeof l !== 'number' || typeof r !== 'number') return false;
+      switch (node.op) {
+        case '<':
+          return l < r;
+        case '<=':
+          return l <= r;
+        case '>':
+          return l > r;
+        case '>=':
+          return l >= r;
+      }
+      return false;
+    }
     case 'literal':
       return node.value;
     case 'ip':
@@ -341,11 +617,13 @@ function evaluate(node: ExprNode, ctx: ExprContext): string | null {
       // Subscriptions are not emulated: the key is the one the caller sent, unchecked.
       if (node.field === 'Id') return ctx.subscriptionId ?? null;
       const key = ctx.subscriptionKey ?? ctx.header(SUBSCRIPTION_KEY_HEADER);
+      if (raw) return key ?? null;
       // A secret: counters (and the log) see its hash, one counter per key all the same.
       return key === undefined || key === '' ? null : shortHash(key);
     }
     case 'header': {
       const value = ctx.header(node.name) ?? node.fallback;
+      if (raw) return value;
       // A credential header as the key itself: counted (and logged) by its hash.
       return value !== null && value !== '' && SECRET_HEADERS.has(node.name.toLowerCase())
         ? shortHash(value)
@@ -366,7 +644,12 @@ function evaluate(node: ExprNode, ctx: ExprContext): string | null {
     }
     case 'concat':
       // C#: null + "x" is "x"; a concatenation is never null.
-      return node.parts.map((p) => evaluate(p, ctx) ?? '').join('');
+      return node.parts
+        .map((p) => {
+          const v = evaluateAny(p, ctx, raw);
+          return v === null ? '' : String(v);
+        })
+        .join('');
   }
 }
 
@@ -377,6 +660,30 @@ function evaluate(node: ExprNode, ctx: ExprContext): string | null {
 export function compileExpression(source: string, where: ExprWhere = NOWHERE): CompiledExpression {
   const node = parseExpression(source, where);
   return (ctx) => evaluate(node, ctx);
+}
+
+/**
+ * Compiles a condition (APIM `increment-condition`): a boolean expression
+ * that may read the answer, or the literal `true` / `false` (any case).
+ * Throws `PlanError` otherwise.
+ */
+export function compileCondition(source: string, where: ExprWhere = NOWHERE): CompiledCondition {
+  const node = parseCondition(source, where);
+  return (ctx) => evaluateAny(node, ctx, true) === true;
+}
+
+/** Parses a condition (see compileCondition) into its tree. */
+export function parseCondition(source: string, where: ExprWhere = NOWHERE): ExprNode {
+  if (!isExpression(source)) {
+    const literal = source.trim().toLowerCase();
+    if (literal === 'true' || literal === 'false') return { t: 'bool', value: literal === 'true' };
+    throw new PlanError(
+      where.file,
+      where.path,
+      `"${shown(source)}" is not a condition: true, false or a policy expression @(...)`,
+    );
+  }
+  return parseExpression(source, where, { type: 'bool', response: true });
 }
 
 /** What an expression reads, for --check warnings and token sources. */

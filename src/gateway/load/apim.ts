@@ -32,6 +32,7 @@ import {
 import {
   expressionFacts,
   isExpression,
+  parseCondition,
   parseExpression,
   SUBSCRIPTION_KEY_HEADER,
   type ExprWhere,
@@ -659,16 +660,24 @@ function counterKey(r: Reader, node: XNode): { source: string; jwtHeaders: reado
   return { source: source.trim(), jwtHeaders: facts.jwtHeaders };
 }
 
-function incrementOptions(r: Reader, node: XNode): { cost?: number } {
-  if (node.attrs['increment-condition'] !== undefined)
-    warn(
-      r,
-      `${node.path}/@increment-condition`,
-      'ignored',
-      'increment-condition is not evaluated: every request is counted',
-    );
+function incrementOptions(
+  r: Reader,
+  node: XNode,
+): { cost?: number; countWhen?: LimitRule['countWhen'] } {
   const cost = intAttr(r, node, 'increment-count', { min: 1, max: 1_000_000 });
-  return cost === undefined || cost === 1 ? {} : { cost };
+  const out: { cost?: number; countWhen?: LimitRule['countWhen'] } =
+    cost === undefined || cost === 1 ? {} : { cost };
+  const condition = attr(r, node, 'increment-condition');
+  if (condition !== undefined) {
+    const where = `${node.path}/@increment-condition`;
+    const tree = parseCondition(condition, exprWhere(r, where));
+    if (tree.t === 'bool') {
+      if (!tree.value) out.countWhen = { never: true };
+    } else {
+      out.countWhen = { expression: condition.trim() };
+    }
+  }
+  return out;
 }
 
 function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): LimitPart {

@@ -474,13 +474,28 @@ describe('choose / return-response: 403 on a claim after validate-jwt', () => {
 });
 
 describe('limits', () => {
+  test('rate-limit-by-key: an exact sliding log up to 1,000 calls, the two-bucket window above', async () => {
+    const algorithmOf = async (calls: number) =>
+      (
+        await load(
+          doc(
+            inbound(
+              `<rate-limit-by-key calls="${calls}" renewal-period="300" counter-key="@(context.Request.IpAddress)" />`,
+            ),
+          ),
+        )
+      ).api.limits[0]?.algorithm;
+    expect(await algorithmOf(1000)).toBe('sliding_log');
+    expect(await algorithmOf(1001)).toBe('sliding_window');
+  });
+
   test('rate-limit-by-key by JWT subject and by IP, quota-by-key with first-period-start', async () => {
     const { api, warnings } = await load(fixture('throttling.xml'));
     expect(api.limits).toEqual([
       {
         id: 'rate',
         kind: 'rate',
-        algorithm: 'sliding_window',
+        algorithm: 'sliding_log',
         limit: 10,
         periodMs: 60_000,
         countRefused: false,
@@ -495,7 +510,7 @@ describe('limits', () => {
       {
         id: 'rate-2',
         kind: 'rate',
-        algorithm: 'sliding_window',
+        algorithm: 'sliding_log',
         limit: 100,
         periodMs: 300_000,
         countRefused: false,

@@ -680,6 +680,15 @@ function incrementOptions(
   return out;
 }
 
+/**
+ * Up to this many calls per renewal-period, rate-limit-by-key is an exact
+ * sliding log (never more than `calls` in any rolling period, and a
+ * Retry-After within the period); above it, the two-bucket sliding window,
+ * whose memory and time per request do not grow with `calls`
+ * (docs/gateways/apim.md, "rate-limit-by-key").
+ */
+export const APIM_SLIDING_LOG_MAX_CALLS = 1000;
+
 function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): LimitPart {
   const calls = intAttr(r, node, 'calls', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (calls === undefined) fail(r, node.path, 'rate-limit-by-key needs calls');
@@ -696,7 +705,7 @@ function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): 
     rule: {
       id,
       kind: 'rate',
-      algorithm: 'sliding_window',
+      algorithm: calls <= APIM_SLIDING_LOG_MAX_CALLS ? 'sliding_log' : 'sliding_window',
       limit: calls,
       periodMs: period * 1000,
       countRefused: false,

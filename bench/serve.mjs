@@ -295,7 +295,12 @@ function childPids(pid) {
   return found;
 }
 
+// OIDC_GW_BENCH_NODE_ARGS: extra node flags for every serve target (e.g.
+// `--cpu-prof --cpu-prof-dir=DIR` to profile the gateway under this load).
+const EXTRA_NODE_ARGS = (process.env['OIDC_GW_BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+
 async function startServe(name, args, { workers = 1, nodeArgs = [] } = {}) {
+  nodeArgs = [...EXTRA_NODE_ARGS, ...nodeArgs];
   const logFile = join(work, `${name}.log`);
   const fd = openSync(logFile, 'w');
   const child = track(

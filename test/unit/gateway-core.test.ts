@@ -222,6 +222,33 @@ describe('verified-token cache', () => {
     off.set('a', 1, 1000, 0);
     expect(off.get('a', 0)).toBeUndefined();
   });
+
+  test('a token that hit is found again by its text, until its exp or a clear', () => {
+    const cache = new VerifiedTokenCache<number>(10);
+    cache.set('key-1', 1, 1000, 0);
+    expect(cache.getRecent('token-1', 0)).toBeUndefined();
+    // A hit by key remembers the token's text; a miss does not.
+    expect(cache.get('key-1', 0, 'token-1')).toBe(1);
+    expect(cache.get('key-2', 0, 'token-2')).toBeUndefined();
+    expect(cache.getRecent('token-1', 999)).toBe(1);
+    expect(cache.getRecent('token-2', 0)).toBeUndefined();
+    expect(cache.hits).toBe(2);
+    // Never past the token's exp.
+    expect(cache.getRecent('token-1', 1000)).toBeUndefined();
+    cache.set('key-3', 3, 5000, 0);
+    expect(cache.get('key-3', 0, 'token-3')).toBe(3);
+    // Keys changed: both maps are emptied.
+    cache.clear();
+    expect(cache.getRecent('token-3', 0)).toBeUndefined();
+    // At most 64 texts are remembered, the oldest going first.
+    for (let i = 0; i < 70; i++) {
+      cache.set(`k${i}`, i, 5000, 0);
+      cache.get(`k${i}`, 0, `t${i}`);
+    }
+    expect(cache.getRecent('t5', 0)).toBeUndefined();
+    expect(cache.getRecent('t6', 0)).toBe(6);
+    expect(cache.getRecent('t69', 0)).toBe(69);
+  });
 });
 
 describe('RFC 6750 rendering', () => {

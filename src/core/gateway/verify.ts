@@ -156,7 +156,7 @@ export class Verifier {
   /** A cached verdict for `token`, if one is still valid (synchronous: the fast path). */
   lookup(token: string, nowMs: number): Verified | undefined {
     if (this.options.cacheSize === 0 || token.length > this.options.maxTokenBytes) return undefined;
-    return this.cache.get(tokenKey(token), nowMs);
+    return this.cache.getRecent(token, nowMs) ?? this.cache.get(tokenKey(token), nowMs, token);
   }
 
   /** Every remote key set, for readiness and refresh. */

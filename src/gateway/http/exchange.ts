@@ -252,14 +252,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
     readonly head?: Buffer,
   ) {
     deps.metrics.inflight++;
-    res.once('close', this.done);
+    // `on`, not `once`: each fires at most once per request, `done` runs once
+    // anyway, and the listeners go with the request (no wrapper to remove).
+    res.on('close', this.done);
     // A pipelined request whose client left never sees its response close:
     // finish it when the request itself is torn down with its socket.
-    req.once('close', () => {
-      if (req.socket?.destroyed && !res.writableFinished) this.done();
-    });
-    if (upgradeSocket) res.once('finish', this.done);
+    req.on('close', this.requestClosed);
+    if (upgradeSocket) res.on('finish', this.done);
   }
+
+  private readonly requestClosed = (): void => {
+    if (this.req.socket?.destroyed && !this.res.writableFinished) this.done();
+  };
 
   /** Logs and counts the request once, when its response is over (or the client left). */
   readonly done = (): void => {

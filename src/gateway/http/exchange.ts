@@ -499,8 +499,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     allowed: (states: readonly LimitState[]) => void,
   ): void {
     if (!this.deps.limits) return allowed([]);
-    // The rules of one request share one store call per identity, cost and counting mode.
-    const groups = new Map<string, CountGroup>();
+    // The rules of one request share one store call per identity, cost and counting mode
+    // (a request has a handful of rules: a list, searched, is cheaper than a Map here).
+    const groups: CountGroup[] = [];
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i] as LimitRule;
       const index = rules === api.plan.limits ? i : api.plan.limits.indexOf(rule);
@@ -514,20 +515,46 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const cost = rule.cost ?? 1;
       // An increment-condition: checked now, counted (or not) once the answer is known.
       const mode: CountMode = rule.countWhen ? 'check' : 'count';
-      const name = `${cost}\u0000${mode}\u0000${id}`;
-      const group = groups.get(name);
+      let group: CountGroup | undefined;
+      for (const g of groups) {
+        if (g.identity === id && g.cost === cost && g.mode === mode) {
+          group = g;
+          break;
+        }
+      }
       if (group) group.rules.push(rule);
-      else groups.set(name, { identity: id, cost, mode, rules: [rule] });
+      else groups.push({ identity: id, cost, mode, rules: [rule] });
     }
-    const { store, failure } = this.deps.limits;
+    const { store } = this.deps.limits;
     const now = this.deps.clock();
     const scope = api.counterScope;
     // One store call per group, in rule order; a refusal stops the rules after it, across
     // identities too (Tyk's identity rate and quota before the API-wide limit: a request refused
     // by the first never counts on the second; APIM's policies in document order).
+    if (store.hitSync) {
+      // An in-process store: decided now, without a promise.
+      let states: LimitState[];
+      try {
+        states = [];
+        for (const g of groups) {
+          const some = store.hitSync(
+            { api: scope, identity: g.identity },
+            g.rules,
+            now,
+            g.cost,
+            g.mode,
+          );
+          for (const s of some) states.push(s);
+          if (some.some((s) => !s.allowed)) break;
+        }
+      } catch {
+        return this.limitStoreFailed(allowed);
+      }
+      return this.limitsCounted(api, groups, states, scope, allowed);
+    }
     const hitInOrder = async (): Promise<LimitState[]> => {
       const all: LimitState[] = [];
-      for (const g of groups.values()) {
+      for (const g of groups) {
         const states = await store.hit(
           { api: scope, identity: g.identity },
           g.rules,
@@ -543,45 +570,64 @@ export class Exchange implements Dispatcher.DispatchHandler {
     hitInOrder().then(
       (states) => {
         if (this.res.destroyed || this.finished) return;
-        // Conditional rules that let the request through are counted when it is answered.
-        for (const g of groups.values()) {
-          if (g.mode !== 'check') continue;
-          for (const rule of g.rules) {
-            const when = rule.countWhen;
-            if (!when || !('expression' in when)) continue;
-            if (!states.some((s) => s.rule === rule && s.allowed)) continue;
-            const condition = api.conditions.get(when.expression);
-            if (!condition) continue;
-            (this.deferred ??= []).push({
-              rule,
-              identity: g.identity,
-              cost: g.cost,
-              scope,
-              condition,
-            });
-          }
-        }
-        const refusedBy = states.find((s) => !s.allowed);
-        if (refusedBy) {
-          this.limitLabel = refusedBy.rule.label;
-          for (const g of groups.values())
-            if (g.rules.includes(refusedBy.rule)) this.limitKey = g.identity;
-          this.deps.metrics.limitedRequest(api.plan.name, refusedBy.rule.label);
-          return this.fail(
-            refusal(refusedBy.rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
-            undefined,
-            states,
-          );
-        }
-        allowed(states);
+        this.limitsCounted(api, groups, states, scope, allowed);
       },
       () => {
-        this.deps.metrics.limitStoreErrors++;
-        if (this.res.destroyed || this.finished) return;
-        if (failure === 'closed') return this.fail(refusal('limits_unavailable'));
-        allowed([]);
+        if (this.res.destroyed || this.finished) {
+          this.deps.metrics.limitStoreErrors++;
+          return;
+        }
+        this.limitStoreFailed(allowed);
       },
     );
+  }
+
+  /** The store could not answer: refused (`closed`) or let through uncounted (`open`). */
+  private limitStoreFailed(allowed: (states: readonly LimitState[]) => void): void {
+    this.deps.metrics.limitStoreErrors++;
+    if (this.deps.limits?.failure === 'closed') return this.fail(refusal('limits_unavailable'));
+    allowed([]);
+  }
+
+  /** The store answered: a refusal is answered here; otherwise `allowed` gets the states. */
+  private limitsCounted(
+    api: CompiledApi,
+    groups: readonly CountGroup[],
+    states: readonly LimitState[],
+    scope: string,
+    allowed: (states: readonly LimitState[]) => void,
+  ): void {
+    // Conditional rules that let the request through are counted when it is answered.
+    for (const g of groups) {
+      if (g.mode !== 'check') continue;
+      for (const rule of g.rules) {
+        const when = rule.countWhen;
+        if (!when || !('expression' in when)) continue;
+        if (!states.some((s) => s.rule === rule && s.allowed)) continue;
+        const condition = api.conditions.get(when.expression);
+        if (!condition) continue;
+        (this.deferred ??= []).push({ rule, identity: g.identity, cost: g.cost, scope, condition });
+      }
+    }
+    let refusedBy: LimitState | undefined;
+    for (const s of states) {
+      if (!s.allowed) {
+        refusedBy = s;
+        break;
+      }
+    }
+    if (refusedBy) {
+      const rule = refusedBy.rule;
+      this.limitLabel = rule.label;
+      for (const g of groups) if (g.rules.includes(rule)) this.limitKey = g.identity;
+      this.deps.metrics.limitedRequest(api.plan.name, rule.label);
+      return this.fail(
+        refusal(rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
+        undefined,
+        states,
+      );
+    }
+    allowed(states);
   }
 
   /** Rules whose increment-condition is decided by the answer (APIM), until it is known. */

@@ -94,5 +94,22 @@ export function counterKeyBase(api: string, rule: LimitRule, identity: string): 
     /^[A-Za-z0-9._\-~@+!$&'(),;=/|%]*$/.test(identity) && identity.length <= 200
       ? identity
       : boundedKeyPart(identity);
-  return `${KEY_PREFIX}${boundedKeyPart(api)}:${boundedKeyPart(rule.id)}:${rule.algorithm}:${id}`;
+  return `${keyPrefix(api, rule)}${id}`;
+}
+
+/** `oidcgw:<api>:<rule>:<algorithm>:` per rule and API, escaped once (a rule lives as long as its plan). */
+const prefixes = new WeakMap<LimitRule, Map<string, string>>();
+
+function keyPrefix(api: string, rule: LimitRule): string {
+  let byApi = prefixes.get(rule);
+  if (byApi === undefined) {
+    byApi = new Map();
+    prefixes.set(rule, byApi);
+  }
+  let prefix = byApi.get(api);
+  if (prefix === undefined) {
+    prefix = `${KEY_PREFIX}${boundedKeyPart(api)}:${boundedKeyPart(rule.id)}:${rule.algorithm}:`;
+    if (byApi.size < 16) byApi.set(api, prefix);
+  }
+  return prefix;
 }

@@ -56,14 +56,14 @@ export class MemoryStore implements LimitStore {
     }
   }
 
-  /** `hit` without the promise. */
-  hitSync(
+  /** `hit` without the promise (LimitStore.hitSync). */
+  readonly hitSync = (
     key: CounterKey,
     rules: readonly LimitRule[],
     nowMs: number,
     cost = 1,
     mode: CountMode = 'count',
-  ): readonly LimitState[] {
+  ): readonly LimitState[] => {
     const now = Math.floor(nowMs);
     for (const rule of rules) assertRunnable(rule, cost);
     const out: LimitState[] = [];
@@ -83,7 +83,7 @@ export class MemoryStore implements LimitStore {
     }
     this.#sweep(now, this.#sweepPerHit);
     return out;
-  }
+  };
 
   /** Deletes every expired entry; returns how many went. */
   prune(nowMs: number): number {

@@ -61,6 +61,18 @@ export interface LimitStore {
     cost?: number,
     mode?: CountMode,
   ): Promise<readonly LimitState[]>;
+  /**
+   * `hit` without the promise, for a store that answers in this process
+   * (MemoryStore): the gateway then decides without a microtask hop. Throws
+   * where `hit` would reject.
+   */
+  readonly hitSync?: (
+    key: CounterKey,
+    rules: readonly LimitRule[],
+    nowMs: number,
+    cost?: number,
+    mode?: CountMode,
+  ) => readonly LimitState[];
   /** Store health: false while a Redis store has lost its server. */
   readonly healthy: boolean;
   close(): Promise<void>;

@@ -346,6 +346,87 @@ function secondsAttr(r: Reader, node: XNode, name: string): number | undefined {
   return fail(r, `${node.path}/@${name}`, `${name} must be seconds or hh:mm:ss, not "${t}"`);
 }
 
+/**
+ * Attributes the importer reads, per element; `id` is every policy's
+ * (context.LastError.PolicyId, docs/gateways/apim.md "The document").
+ * Anything else is a warning with its XPath, never silently dropped.
+ */
+const KNOWN_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+  'validate-jwt': [
+    'id',
+    'header-name',
+    'query-parameter-name',
+    'token-value',
+    'failed-validation-httpcode',
+    'failed-validation-error-message',
+    'require-expiration-time',
+    'require-scheme',
+    'require-signed-tokens',
+    'clock-skew',
+    'output-token-variable-name',
+  ],
+  'openid-config': ['url'],
+  key: ['id', 'certificate-id', 'n', 'e'],
+  claim: ['name', 'match', 'separator'],
+  audience: [],
+  issuer: [],
+  value: [],
+  'rate-limit-by-key': [
+    'id',
+    'calls',
+    'renewal-period',
+    'counter-key',
+    'increment-condition',
+    'increment-count',
+    'retry-after-header-name',
+    'retry-after-variable-name',
+    'remaining-calls-header-name',
+    'remaining-calls-variable-name',
+    'total-calls-header-name',
+  ],
+  'quota-by-key': [
+    'id',
+    'calls',
+    'bandwidth',
+    'renewal-period',
+    'counter-key',
+    'increment-condition',
+    'increment-count',
+    'first-period-start',
+  ],
+  'check-header': [
+    'id',
+    'name',
+    'failed-check-httpcode',
+    'failed-check-error-message',
+    'ignore-case',
+  ],
+  'forward-request': ['id', 'timeout'],
+};
+
+/** Warns about each attribute of `node` the importer does not read. */
+function unknownAttributes(
+  r: Reader,
+  node: XNode,
+  known = KNOWN_ATTRIBUTES[node.name] ?? [],
+): void {
+  for (const name of Object.keys(node.attrs))
+    if (!known.includes(name))
+      warn(
+        r,
+        `${node.path}/@${name}`,
+        'ignored',
+        `${name} is not an attribute of ${node.name} that oidc-gw runs: ignored`,
+      );
+}
+
+/** Warns about each child element of `node` (a policy or a value) the importer does not read. */
+function unknownChildren(r: Reader, node: XNode, known: readonly string[] = []): void {
+  for (const c of node.children)
+    if (!known.includes(c.name))
+      warn(r, c.path, 'ignored', `<${c.name}> is not part of <${node.name}>: ignored`);
+}
+
 function exprWhere(r: Reader, path: string): ExprWhere {
   return { file: r.file, path };
 }
@@ -383,6 +464,7 @@ interface JwtPart {
 
 function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
   const p = node.path;
+  unknownAttributes(r, node);
   const headerName = constAttr(r, node, 'header-name');
   const queryName = constAttr(r, node, 'query-parameter-name');
   const tokenValue = attr(r, node, 'token-value');
@@ -467,20 +549,26 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
   const audiences: string[] = [];
   const allowedIssuers: string[] = [];
   const claims: ClaimRule[] = [];
-  const listOf = (el: XNode, child: string): string[] =>
-    el.children
+  const listOf = (el: XNode, child: string): string[] => {
+    unknownChildren(r, el, [child]);
+    return el.children
       .filter((c) => c.name === child)
       .map((c) => {
+        unknownAttributes(r, c);
+        unknownChildren(r, c);
         const v = textOf(r, c);
         if (isExpression(v)) parseExpression(v, exprWhere(r, c.path));
         if (isExpression(v))
           fail(r, c.path, `a policy expression is not supported here (${v}); give a constant`);
         return v;
       });
+  };
 
   for (const el of node.children) {
     switch (el.name) {
       case 'openid-config': {
+        unknownAttributes(r, el);
+        unknownChildren(r, el);
         const url = constAttr(r, el, 'url');
         if (!url) fail(r, el.path, 'openid-config needs a url');
         let parsed: URL;
@@ -500,6 +588,8 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
             warn(r, key.path, 'ignored', `<${key.name}> is not a key: ignored`);
             continue;
           }
+          unknownAttributes(r, key);
+          unknownChildren(r, key);
           const kid = constAttr(r, key, 'id');
           const n = constAttr(r, key, 'n');
           const e = constAttr(r, key, 'e');
@@ -557,6 +647,7 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
             warn(r, c.path, 'ignored', `<${c.name}> is not a claim: ignored`);
             continue;
           }
+          unknownAttributes(r, c);
           const name = constAttr(r, c, 'name');
           if (!name) fail(r, c.path, 'a claim needs a name');
           const match = (constAttr(r, c, 'match') ?? 'all').trim().toLowerCase();
@@ -690,6 +781,8 @@ function incrementOptions(
 export const APIM_SLIDING_LOG_MAX_CALLS = 1000;
 
 function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): LimitPart {
+  unknownAttributes(r, node);
+  unknownChildren(r, node);
   const calls = intAttr(r, node, 'calls', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (calls === undefined) fail(r, node.path, 'rate-limit-by-key needs calls');
   const period = intAttr(r, node, 'renewal-period', { min: 1, max: 300 });
@@ -717,6 +810,8 @@ function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): 
 }
 
 function readQuotaByKey(r: Reader, node: XNode, id: string, order: number): LimitPart | undefined {
+  unknownAttributes(r, node);
+  unknownChildren(r, node);
   const calls = intAttr(r, node, 'calls', { min: 1, max: Number.MAX_SAFE_INTEGER });
   if (node.attrs['bandwidth'] !== undefined)
     warn(
@@ -771,6 +866,7 @@ function readQuotaByKey(r: Reader, node: XNode, id: string, order: number): Limi
 // check-header
 
 function readCheckHeader(r: Reader, node: XNode, afterToken: boolean): HeaderCheck {
+  unknownAttributes(r, node);
   const name = constAttr(r, node, 'name');
   if (!name) fail(r, node.path, 'check-header needs a name');
   const status = intAttr(r, node, 'failed-check-httpcode', { min: 100, max: 599 });
@@ -973,6 +1069,8 @@ async function loadOne(doc: SourceDoc, ctx: LoadContext): Promise<LoadResult> {
         continue;
       }
       if (section.name === 'backend' && policy.name === 'forward-request') {
+        unknownAttributes(r, policy);
+        unknownChildren(r, policy);
         const timeout = intAttr(r, policy, 'timeout', { min: 0, max: 240 });
         if (timeout !== undefined && timeout > 0) timeoutMs = timeout * 1000;
         continue;

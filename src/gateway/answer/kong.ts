@@ -274,9 +274,13 @@ function jwtBody(
     case 'exp_missing':
       return { fields: { exp: 'must be a number' }, withError: true };
     case 'claim_type':
-      return outcome.detail?.claim === 'nbf'
-        ? { fields: { nbf: 'must be a number' }, withError: true }
-        : { fields: { exp: 'must be a number' }, withError: true };
+    case 'claim_missing': {
+      // Kong's parser checks each claims_to_verify entry's type first: an
+      // absent or non-numeric exp / nbf is "must be a number" under its name.
+      const claim = timeClaimOf(outcome);
+      if (claim !== undefined) return { fields: { [claim]: 'must be a number' }, withError: true };
+      return message('Unauthorized');
+    }
     case 'token_expired':
       return { fields: { exp: 'token expired' }, withError: true };
     case 'token_not_yet_valid':
@@ -287,6 +291,18 @@ function jwtBody(
       // Checks the jwt plugin does not make (only with --strict): Kong's generic 401.
       return message('Unauthorized');
   }
+}
+
+/**
+ * Which of exp / nbf a claim_type or claim_missing refusal is about: the
+ * detail when the verifier gives one, else its description ("nbf is not a
+ * number", "required claim nbf missing").
+ */
+function timeClaimOf(outcome: Refused): 'exp' | 'nbf' | undefined {
+  const named = outcome.detail?.claim;
+  if (named === 'exp' || named === 'nbf') return named;
+  const m = /\b(exp|nbf)\b/.exec(outcome.description);
+  return m?.[1] === 'exp' || m?.[1] === 'nbf' ? m[1] : undefined;
 }
 
 /** The algorithms a Kong jwt_secret may have; any other `alg` fails the token parser (the importer refuses others too). */

@@ -113,4 +113,22 @@ describe('unknown attributes and elements are warnings with their XPath', () => 
 </policies>`);
     expect(plan.warnings.filter((w) => w.kind === 'ignored')).toEqual([]);
   });
+
+  test('require-scheme with query-parameter-name or token-value is said to be not run', async () => {
+    for (const source of [
+      'query-parameter-name="access_token"',
+      'token-value="@(context.Request.Headers.GetValueOrDefault(&quot;X-Jwt&quot;,&quot;&quot;))"',
+    ]) {
+      const plan = await load(`<policies><inbound>
+        <validate-jwt ${source} require-scheme="Bearer">
+            <issuer-signing-keys><key>${KEY}</key></issuer-signing-keys>
+            <issuers><issuer>https://issuer.example/</issuer></issuers>
+        </validate-jwt>
+    </inbound></policies>`);
+      expect(
+        plan.warnings.map((w) => w.path),
+        source,
+      ).toContain('/policies/inbound/validate-jwt[1]/@require-scheme');
+    }
+  });
 });

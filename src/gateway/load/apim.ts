@@ -479,6 +479,14 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
   let token: TokenSource;
   let header: string | undefined;
   let schemeRequired = false;
+  if (headerName === undefined && requireScheme !== undefined)
+    // The policy reference: require-scheme checks the scheme of the Authorization header's value.
+    warn(
+      r,
+      `${p}/@require-scheme`,
+      'note',
+      `require-scheme applies to the Authorization header; with ${queryName !== undefined ? 'query-parameter-name' : 'token-value'} it is not run`,
+    );
   if (headerName !== undefined) {
     header = headerName.trim().toLowerCase();
     if (requireScheme !== undefined && header !== 'authorization') {

@@ -241,22 +241,55 @@ function readClassicApi(tf: TykFile, api: Json, path: string): TykApiFacts | und
   };
 }
 
+/** Where Tyk reads the version name (`definition.location` / `definition.key`). */
+function versionSource(tf: TykFile, api: Json, path: string): string {
+  const dpath = join(path, 'definition');
+  const def = tf.obj(api, 'definition', path) ?? {};
+  const location = tf.str(def, 'location', dpath) || 'header';
+  const key = tf.str(def, 'key', dpath) || 'x-api-version';
+  if (location === 'url') return 'the first path segment after the listen path';
+  if (location === 'url-param') return `query parameter ${key}`;
+  return `header ${key}`;
+}
+
+/**
+ * version_data: oidc-gw serves every request with the definition's
+ * top-level settings. A versioned API (`not_versioned: false`) is refused
+ * by Tyk's VersionCheck middleware, before authentication, when the
+ * request names no version and there is no `default_version` (403
+ * "Version information not found"), or names one that is not in
+ * `versions` ("This API version does not seem to exist"); a version's
+ * `expires` in the past refuses every request of it
+ * (https://tyk.io/docs/5.5/getting-started/key-concepts/versioning).
+ */
 function warnVersions(tf: TykFile, api: Json, path: string): void {
   const vpath = join(path, 'version_data');
   const vd = tf.obj(api, 'version_data', path);
   if (!vd) return;
   const versions = tf.obj(vd, 'versions', vpath) ?? {};
   const names = Object.keys(versions);
-  if (vd['not_versioned'] === false && names.length > 1) {
+  if (vd['not_versioned'] !== true && names.length > 0) {
+    const fallback = tf.str(vd, 'default_version', vpath) ?? '';
+    const unnamed =
+      fallback && names.includes(fallback)
+        ? `a request naming none gets version "${fallback}" (default_version)`
+        : 'a request naming none is refused with 403 "Version information not found"';
     tf.warn(
-      join(vpath, 'versions'),
-      'API versions are not emulated: every request gets the default version',
+      join(vpath, 'not_versioned'),
+      `API versions are not emulated: oidc-gw serves every request alike; Tyk reads the version from ${versionSource(tf, api, path)}: ${unnamed}, a name not in versions is refused with "This API version does not seem to exist", and each version may have its own settings`,
     );
   }
   for (const v of names) {
     const ver = versions[v];
     if (!isObject(ver)) continue;
     const p = join(join(vpath, 'versions'), v);
+    const expires = ver['expires'];
+    if (typeof expires === 'string' && expires !== '' && expires !== '-1') {
+      tf.warn(
+        join(p, 'expires'),
+        `version expiry is not emulated: after ${expires} Tyk refuses this version's requests with 403 "Api Version has expired, please check documentation or contact administrator"`,
+      );
+    }
     for (const f of [
       'extended_paths',
       'paths',
@@ -328,19 +361,32 @@ function readClassicJwt(tf: TykFile, api: Json, path: string): TykJwtFacts {
   const policyField = tf.str(api, 'jwt_policy_field_name', path) ?? '';
   const defaults = tf.strings(api, 'jwt_default_policies', path);
   const refs = defaults.map((id, i) => ({ id, path: join(join(path, 'jwt_default_policies'), i) }));
-  // The newer scopes.jwt block replaces jwt_scope_to_policy_mapping / jwt_scope_claim_name.
+  // Tyk reads `scopes` as a whole when it is set at all (APIDefinition
+  // GetScopeClaimName / GetScopeToPolicyMapping): scopes.jwt's mapping and
+  // claim name (default `scope`), the legacy jwt_scope_* fields unread.
+  // Only when `scopes` is empty are jwt_scope_to_policy_mapping and
+  // jwt_scope_claim_name used (docs/gateways/tyk.md, "JWT").
+  const scopes = tf.obj(api, 'scopes', path);
+  const sjPath = join(join(path, 'scopes'), 'jwt');
   let mapping: Record<string, string> = {};
   let mappingPath = join(path, 'jwt_scope_to_policy_mapping');
-  let scopeClaim = tf.str(api, 'jwt_scope_claim_name', path) ?? '';
-  const scopes = tf.obj(api, 'scopes', path);
-  const sjwt = scopes ? tf.obj(scopes, 'jwt', join(path, 'scopes')) : undefined;
-  const sjPath = join(join(path, 'scopes'), 'jwt');
-  const newMap = sjwt ? tf.obj(sjwt, 'scope_to_policy', sjPath) : undefined;
-  if (newMap && Object.keys(newMap).length > 0) {
-    mapping = stringMap(tf, newMap, join(sjPath, 'scope_to_policy'));
+  let scopeClaim: string;
+  if (scopes && isSet(scopes)) {
+    const sjwt = tf.obj(scopes, 'jwt', join(path, 'scopes')) ?? {};
     mappingPath = join(sjPath, 'scope_to_policy');
-    scopeClaim = (sjwt && tf.str(sjwt, 'scope_claim_name', sjPath)) || scopeClaim;
+    const map = tf.obj(sjwt, 'scope_to_policy', sjPath);
+    if (map) mapping = stringMap(tf, map, mappingPath);
+    scopeClaim = tf.str(sjwt, 'scope_claim_name', sjPath) ?? '';
+    for (const legacy of ['jwt_scope_to_policy_mapping', 'jwt_scope_claim_name']) {
+      if (isSet(api[legacy])) {
+        tf.warn(
+          join(path, legacy),
+          'not read: Tyk uses scopes.jwt when scopes is set (the scope claim then defaults to "scope")',
+        );
+      }
+    }
   } else {
+    scopeClaim = tf.str(api, 'jwt_scope_claim_name', path) ?? '';
     const old = tf.obj(api, 'jwt_scope_to_policy_mapping', path);
     if (old) mapping = stringMap(tf, old, mappingPath);
   }
@@ -446,6 +492,26 @@ function readOidc(tf: TykFile, api: Json, path: string): TykOidcFacts {
       tf.warn(ppath, 'scopes by introspection are not emulated: the client id selects the policy');
     }
   });
+  // Tyk's OpenID Connect middleware applies the policies mapped from the
+  // token's scopes instead of the client's when a mapping is set
+  // (scopes.oidc when `scopes` is set, else jwt_scope_to_policy_mapping).
+  const scopes = tf.obj(api, 'scopes', path);
+  const oidcScopes =
+    scopes && isSet(scopes) ? tf.obj(scopes, 'oidc', join(path, 'scopes')) : undefined;
+  const mappingPath =
+    scopes && isSet(scopes)
+      ? isSet(oidcScopes?.['scope_to_policy'])
+        ? join(join(join(path, 'scopes'), 'oidc'), 'scope_to_policy')
+        : undefined
+      : isSet(api['jwt_scope_to_policy_mapping'])
+        ? join(path, 'jwt_scope_to_policy_mapping')
+        : undefined;
+  if (mappingPath) {
+    tf.warn(
+      mappingPath,
+      "not emulated: with a scope-to-policy mapping Tyk applies the policies of the token's scopes instead of its client's (and accepts a client id with no policy); oidc-gw applies the client's policy",
+    );
+  }
   if (issuers.length > 1) {
     tf.warn(
       join(opath, 'providers'),

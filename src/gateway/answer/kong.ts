@@ -354,8 +354,45 @@ const PERIOD_NAMES: Readonly<Record<string, string>> = {
   year: 'year',
 };
 
+/** The plugin's window lengths in seconds (its counters' expirations): a month is 30 days, a year 365. */
+const KONG_WINDOW_SECONDS: Readonly<Record<string, number>> = {
+  second: 1,
+  minute: 60,
+  hour: 3600,
+  day: 86400,
+  month: 2592000,
+  year: 31536000,
+};
+
+/** The start (epoch ms, UTC) of the calendar period holding `nowMs`. */
+function periodStartMs(calendar: string, nowMs: number): number {
+  const d = new Date(nowMs);
+  switch (calendar) {
+    case 'year':
+      return Date.UTC(d.getUTCFullYear(), 0, 1);
+    case 'month':
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    default: {
+      const unit = (KONG_WINDOW_SECONDS[calendar] ?? 1) * 1000;
+      return Math.floor(nowMs / unit) * unit;
+    }
+  }
+}
+
+/**
+ * Seconds to the end of the window, as Kong computes them: the window's
+ * fixed length minus the whole seconds since its calendar period began, at
+ * least 1. For second...day that is the time to the next boundary; for a
+ * month or a year Kong uses 30 or 365 days whatever the calendar says.
+ */
 function resetSeconds(state: LimitState, nowMs: number): number {
-  return Math.max(1, Math.ceil((state.resetMs - nowMs) / 1000));
+  const calendar = state.rule.calendar;
+  const window = calendar === undefined ? undefined : KONG_WINDOW_SECONDS[calendar];
+  if (calendar === undefined || window === undefined) {
+    return Math.max(1, Math.ceil((state.resetMs - nowMs) / 1000));
+  }
+  const elapsed = Math.floor((nowMs - periodStartMs(calendar, nowMs)) / 1000);
+  return Math.max(1, window - elapsed);
 }
 
 /**

@@ -170,6 +170,92 @@ const TOP_LEVEL_READ = new Set([
   'upstreams',
 ]);
 
+/**
+ * Entity fields the importer reads (or warns about elsewhere), and the
+ * defaults of those it does not: a field at Kong's default says nothing
+ * (`deck dump` writes every field), any other value is a warning with its
+ * path. Defaults: https://developer.konghq.com/gateway/entities/service/,
+ * https://developer.konghq.com/gateway/entities/route/,
+ * https://developer.konghq.com/gateway/entities/plugin/.
+ */
+const SERVICE_READ = new Set([
+  'name',
+  'id',
+  'url',
+  'protocol',
+  'host',
+  'port',
+  'path',
+  'read_timeout',
+  'enabled',
+  'routes',
+  'plugins',
+  'tags',
+  'created_at',
+  'updated_at',
+]);
+const SERVICE_DEFAULTS: Readonly<Record<string, unknown>> = {
+  connect_timeout: 60000,
+  write_timeout: 60000,
+  retries: 5,
+};
+const ROUTE_READ = new Set([
+  'name',
+  'id',
+  'paths',
+  'strip_path',
+  'protocols',
+  'preserve_host',
+  'plugins',
+  'service',
+  'tags',
+  'created_at',
+  'updated_at',
+  'hosts',
+  'methods',
+  'headers',
+  'snis',
+  'sources',
+  'destinations',
+]);
+const ROUTE_DEFAULTS: Readonly<Record<string, unknown>> = {
+  path_handling: 'v0',
+  regex_priority: 0,
+  https_redirect_status_code: 426,
+  request_buffering: true,
+  response_buffering: true,
+};
+const PLUGIN_READ = new Set([
+  'name',
+  'id',
+  'config',
+  'enabled',
+  'protocols',
+  'route',
+  'service',
+  'consumer',
+  'consumer_group',
+  'tags',
+  'instance_name',
+  'created_at',
+  'updated_at',
+]);
+
+/** One warning per field of `entity` that is neither read nor at its default nor empty. */
+function warnUnreadFields(
+  where: Where,
+  entity: Json,
+  path: string,
+  read: ReadonlySet<string>,
+  defaults: Readonly<Record<string, unknown>>,
+): void {
+  for (const key of Object.keys(entity)) {
+    if (read.has(key) || isEmptyValue(entity[key])) continue;
+    if (key in defaults && JSON.stringify(defaults[key]) === JSON.stringify(entity[key])) continue;
+    warn(where, `${path}.${key}`, 'not supported, not enforced');
+  }
+}
+
 /** Kong gives an entity without `id` a random UUID; oidc-gw derives a stable one from its name. */
 function derivedId(kind: string, name: string): string {
   const h = createHash('sha256').update(`kong:${kind}:${name}`).digest('hex');
@@ -243,6 +329,7 @@ function addPlugin(
   }
   const protocols = optStrings(where, p['protocols'], `${path}.protocols`);
   if (protocols && !protocols.some((x) => x === 'http' || x === 'https')) return;
+  warnUnreadFields(where, p, path, PLUGIN_READ, {});
   reg.plugins.push({
     name,
     config: optObject(where, p['config'], `${path}.config`) ?? {},
@@ -272,6 +359,7 @@ function addService(reg: Registry, where: Where, raw: unknown, path: string): vo
     return;
   }
   reg.services.push(rec);
+  warnUnreadFields(where, s, path, SERVICE_READ, SERVICE_DEFAULTS);
   for (const [j, r] of (optArray(where, s['routes'], `${path}.routes`) ?? []).entries()) {
     addRoute(reg, where, r, `${path}.routes[${j}]`, rec);
   }
@@ -299,6 +387,7 @@ function addRoute(
     key: id ?? name ?? `${where.file}#${path}`,
   };
   reg.routes.push(rec);
+  warnUnreadFields(where, r, path, ROUTE_READ, ROUTE_DEFAULTS);
   for (const [k, p] of (optArray(where, r['plugins'], `${path}.plugins`) ?? []).entries()) {
     addPlugin(reg, where, p, `${path}.plugins[${k}]`, 'route', rec.key);
   }

@@ -137,7 +137,7 @@ export function describeApi(api: ApiPlan): string[] {
     );
     const audRule = k.claims.some((r) => r.claim.length === 1 && r.claim[0] === 'aud');
     out(
-      `aud: ${k.audiences.length ? `one of ${k.audiences.join(', ')}` : audRule ? 'by the rule below' : 'NOT CHECKED'}`,
+      `aud: ${k.audienceFromHost ? `the host the client calls${k.audiences.length ? ` or one of ${k.audiences.join(', ')}` : ''} (per request)` : k.audiences.length ? `one of ${k.audiences.join(', ')}` : audRule ? 'by the rule below' : 'NOT CHECKED'}`,
     );
     for (const rule of k.claims) out(`requires ${ruleText(rule)}`);
     for (const h of api.headerChecks ?? [])
@@ -246,6 +246,7 @@ export function planJson(plan: Plan): unknown {
         max_expiration_seconds: a.checks.maxExpirationSeconds,
         issuers: a.checks.issuers,
         audiences: a.checks.audiences,
+        ...(a.checks.audienceFromHost ? { audience_from_host: true } : {}),
         claims: a.checks.claims.map((c) => ({
           claim: c.claim.join('.'),
           match: c.match,

@@ -11,6 +11,7 @@
  * choose/return-response 403. Clocks are injected; nothing sleeps.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -1082,5 +1083,107 @@ describe('increment-condition', () => {
       await Promise.all(stores.map((s) => s.close()));
       await redis.stop();
     }
+  });
+});
+
+describe("Microsoft's validate-jwt samples that read the request", () => {
+  test('simple token validation: a named-value HMAC key, the audience is the host the client called', async () => {
+    const secret = 'a-shared-secret-of-at-least-32-bytes!!';
+    const plan = await load(
+      policy(`<validate-jwt header-name="Authorization" require-scheme="Bearer">
+            <issuer-signing-keys>
+                <key>{{jwt-signing-key}}</key>
+            </issuer-signing-keys>
+            <audiences>
+                <audience>@(context.Request.OriginalUrl.Host)</audience>
+            </audiences>
+            <issuers>
+                <issuer>http://contoso.com/</issuer>
+            </issuers>
+        </validate-jwt>`),
+      { 'jwt-signing-key': Buffer.from(secret).toString('base64') },
+    );
+    expect(plan.warnings.map((w) => w.message).join('\n')).not.toContain('no <audiences>');
+    const gw = await startPlanGateway(plan);
+    open.push(gw);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = (aud: unknown) => ({
+      iss: 'http://contoso.com/',
+      aud,
+      sub: 'svc',
+      iat: now,
+      exp: now + 300,
+    });
+    const port = new URL(gw.url).port;
+    // node:http, not fetch: fetch does not let a caller set Host.
+    const get = (t: string, host?: string) =>
+      new Promise<Reply>((resolve, reject) => {
+        const req = httpRequest(
+          `${gw.url}/orders/42`,
+          { headers: { authorization: `Bearer ${t}`, ...(host ? { host } : {}) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const headers = new Headers();
+              for (const [k, v] of Object.entries(res.headers))
+                if (typeof v === 'string') headers.set(k, v);
+              resolve({
+                status: res.statusCode ?? 0,
+                headers,
+                body: Buffer.concat(chunks).toString('utf8'),
+              });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    // The client called 127.0.0.1: a token for 127.0.0.1 passes (the port is not part of Host).
+    expect((await get(await hmacToken(secret, claims('127.0.0.1')))).status).toBe(200);
+    expect((await get(await hmacToken(secret, claims(['x', '127.0.0.1'])))).status).toBe(200);
+    // Called as api.contoso.com: that token is for another host now.
+    expect(
+      (await get(await hmacToken(secret, claims('api.contoso.com')), `api.contoso.com:${port}`))
+        .status,
+    ).toBe(200);
+    expectApim(
+      await get(await hmacToken(secret, claims('127.0.0.1')), `api.contoso.com:${port}`),
+      401,
+      'Invalid JWT.',
+    );
+    expect(lastRequest(gw)).toMatchObject({
+      reason: 'audience_not_allowed',
+      gateway_reason: 'TokenAudienceNotAllowed',
+    });
+    // A cached verdict for the token does not carry the audience over to another host.
+    expectApim(await get(await hmacToken(secret, claims(undefined))), 401, 'Invalid JWT.');
+  });
+
+  test('authorize by claim for one method: POST needs group finance, GET does not', async () => {
+    const gw = await gateway(
+      policy(`${validateJwt('output-token-variable-name="jwt"')}
+        <choose>
+            <when condition="@(context.Request.Method == "POST" && !((Jwt)context.Variables["jwt"]).Claims["group"].Contains("finance"))">
+                <return-response>
+                    <set-status code="403" reason="Forbidden" />
+                </return-response>
+            </when>
+        </choose>`),
+    );
+    expect(gw.plan.warnings.filter((w) => w.path.includes('choose'))).toEqual([]);
+    const t = await token();
+    const send = async (method: string) => {
+      const res = await fetch(`${gw.url}/orders/42`, {
+        method,
+        headers: bearer(t),
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+      return { status: res.status, body: await res.text() };
+    };
+    expect((await send('GET')).status).toBe(200);
+    expect(await send('POST')).toEqual({ status: 403, body: '' });
+    expect(lastRequest(gw)).toMatchObject({ status: 403, reason: 'claim_forbidden' });
+    expect((await send('DELETE')).status).toBe(200);
   });
 });

@@ -22,6 +22,13 @@ export interface ClaimPolicy {
   readonly issuers: readonly string[];
   /** Allowed audiences, any-of; empty: not checked. */
   readonly audiences: readonly string[];
+  /**
+   * The request's host name (its Host header without the port) is an
+   * allowed audience too (APIM `<audience>@(context.Request.OriginalUrl.Host)</audience>`).
+   * The audience then depends on the request: the verifier leaves it to the
+   * gateway (`checkRequestRules`).
+   */
+  readonly audienceFromHost?: boolean;
   readonly clockSkewSeconds: number;
   readonly requiredClaims: readonly RequiredClaim[];
   readonly requiredScopes: readonly string[];
@@ -49,6 +56,13 @@ export interface ClaimRule {
   readonly failure: 'claim' | 'forbidden' | 'scope';
   /** Where it came from, for --check (`required_claims.role`). */
   readonly label: string;
+  /**
+   * Only for these request methods (upper case; APIM's `choose` testing
+   * `context.Request.Method`). Such a rule depends on the request, so the
+   * verifier (whose verdicts are cached per token) leaves it to the gateway:
+   * `checkRequestRules`. Not for `scope` rules.
+   */
+  readonly methods?: readonly string[];
 }
 
 export type TimeCheck = 'required' | 'if_present' | 'off';
@@ -70,6 +84,13 @@ export interface Checks {
   readonly issuers: readonly string[];
   /** Allowed audiences, any-of; empty: not checked. */
   readonly audiences: readonly string[];
+  /**
+   * The request's host name (its Host header without the port) is an
+   * allowed audience too (APIM `<audience>@(context.Request.OriginalUrl.Host)</audience>`).
+   * The audience then depends on the request: the verifier leaves it to the
+   * gateway (`checkRequestRules`).
+   */
+  readonly audienceFromHost?: boolean;
   readonly claims: readonly ClaimRule[];
   /** Largest token accepted, bytes. */
   readonly maxTokenBytes: number;
@@ -184,7 +205,6 @@ function ruleRefusal(rule: ClaimRule, missing: boolean, name: string): Refusal {
 
 /** Checks one rule; undefined when it holds. */
 export function checkRule(payload: Record<string, unknown>, rule: ClaimRule): Refusal | undefined {
-  const name = rule.claim.join('.');
   if (rule.failure === 'scope') {
     const scopes = tokenScopes(payload);
     const missing = rule.values.filter((s) => !scopes.has(s));
@@ -196,7 +216,12 @@ export function checkRule(payload: Record<string, unknown>, rule: ClaimRule): Re
     }
     return undefined;
   }
-  const value = claimAt(payload, rule.claim);
+  return checkRuleValue(claimAt(payload, rule.claim), rule);
+}
+
+/** Checks one claim rule (not a scope rule) against the claim's value. */
+export function checkRuleValue(value: unknown, rule: ClaimRule): Refusal | undefined {
+  const name = rule.claim.join('.');
   if (value === undefined || value === null) return ruleRefusal(rule, true, name);
   if (rule.match === 'present') return undefined;
   const have = new Set(claimValues(value, rule.separator));
@@ -281,25 +306,13 @@ export function checkPlanClaims(
     }
   }
 
-  if (checks.audiences.length > 0) {
-    const aud = payload['aud'];
-    if (aud === undefined) return { refusal: refusal('audience_missing') };
-    if (typeof aud === 'string') {
-      if (!checks.audiences.includes(aud))
-        return { refusal: refusal('audience_not_allowed'), detail: { aud: [aud] } };
-    } else if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) {
-      if (!aud.some((a) => checks.audiences.includes(a)))
-        return { refusal: refusal('audience_not_allowed'), detail: { aud } };
-    } else {
-      return {
-        refusal: refusal('claim_type', {
-          description: 'aud is not a string or an array of strings',
-        }),
-      };
-    }
+  if (checks.audiences.length > 0 && !checks.audienceFromHost) {
+    const problem = audienceProblem(payload['aud'], checks.audiences);
+    if (problem) return problem;
   }
 
   for (const rule of checks.claims) {
+    if (rule.methods) continue; // the gateway's, per request (checkRequestRules)
     const problem = checkRule(payload, rule);
     if (problem) {
       const value = rule.failure === 'scope' ? undefined : claimAt(payload, rule.claim);
@@ -314,6 +327,83 @@ export function checkPlanClaims(
     }
   }
   return undefined;
+}
+
+/** `aud` against the allowed audiences (any-of); undefined when it holds. */
+function audienceProblem(aud: unknown, allowed: readonly string[]): ClaimFailure | undefined {
+  if (aud === undefined) return { refusal: refusal('audience_missing') };
+  if (typeof aud === 'string') {
+    return allowed.includes(aud)
+      ? undefined
+      : { refusal: refusal('audience_not_allowed'), detail: { aud: [aud] } };
+  }
+  if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) {
+    return aud.some((a) => allowed.includes(a))
+      ? undefined
+      : { refusal: refusal('audience_not_allowed'), detail: { aud } };
+  }
+  return {
+    refusal: refusal('claim_type', { description: 'aud is not a string or an array of strings' }),
+  };
+}
+
+/** What a request-dependent check reads of the request. */
+export interface RequestFacts {
+  readonly method: string;
+  /** The Host header's host name (no port), lower case; undefined when absent. */
+  readonly host: string | undefined;
+}
+
+/** True when `checks` hold a check that depends on the request (see checkRequestRules). */
+export function hasRequestRules(checks: Checks): boolean {
+  return checks.audienceFromHost === true || checks.claims.some((r) => r.methods !== undefined);
+}
+
+/**
+ * The checks the verifier leaves to the gateway because they depend on the
+ * request: the audience when the host is one (`audienceFromHost`), then the
+ * method-scoped rules, in order. `claim(path)` gives a claim of the verified
+ * token. Undefined when they hold.
+ */
+export function checkRequestRules(
+  checks: Checks,
+  request: RequestFacts,
+  claim: (path: readonly string[]) => unknown,
+): ClaimFailure | undefined {
+  if (checks.audienceFromHost) {
+    const allowed =
+      request.host === undefined ? checks.audiences : [...checks.audiences, request.host];
+    const problem = audienceProblem(claim(['aud']), allowed);
+    if (problem) return problem;
+  }
+  for (const rule of checks.claims) {
+    if (!rule.methods || !rule.methods.includes(request.method)) continue;
+    const value = claim(rule.claim);
+    const problem = checkRuleValue(value, rule);
+    if (problem) {
+      return {
+        refusal: problem,
+        detail: {
+          claim: rule.claim.join('.'),
+          check: rule.label,
+          ...(typeof value === 'string' ? { value: value.slice(0, 256) } : {}),
+        },
+      };
+    }
+  }
+  return undefined;
+}
+
+/** The host name of a Host header value: the port cut off, lower case (`[::1]` keeps its brackets). */
+export function hostName(host: string | undefined): string | undefined {
+  if (host === undefined || host === '') return undefined;
+  const h = host.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
 }
 
 /** Checks the claims against `serve`'s flag-shaped policy. */

@@ -7,6 +7,7 @@
  */
 import { Pool } from 'undici';
 import { normalizeHeaderName } from '../../core/gateway/forward.js';
+import { hasRequestRules } from '../../core/gateway/claims.js';
 import type { FetchLike } from '../../core/issuer.js';
 import type { RemoteKeySet } from '../../core/gateway/jwks.js';
 import {
@@ -101,6 +102,15 @@ export interface CompiledApi {
   readonly introspector?: Introspector;
   /** Counters of APIs with the same scope are shared. */
   readonly counterScope: string;
+  /**
+   * Checks the verifier leaves to the request (core/gateway/claims.ts
+   * checkRequestRules), with the indexes in `Verified.kept` of the claims
+   * they read (by claimKey).
+   */
+  readonly requestChecks?: {
+    readonly checks: ApiPlan['checks'];
+    readonly index: ReadonlyMap<string, number>;
+  };
 }
 
 export interface CompiledPlan {
@@ -179,7 +189,7 @@ async function keyedTrust(api: ApiPlan): Promise<KeyedCredentials | undefined> {
   return { claim: keyedBy.claim, byValue };
 }
 
-function claimKey(path: readonly string[]): string {
+export function claimKey(path: readonly string[]): string {
   return JSON.stringify(path);
 }
 
@@ -241,6 +251,17 @@ async function compileApi(
   );
   const clientIdIndex = keep(['client_id']);
   keep(['azp']);
+  // Checks that depend on the request (the host as an audience, method-scoped rules).
+  let requestChecks: CompiledApi['requestChecks'];
+  if (hasRequestRules(api.checks)) {
+    const index = new Map<string, number>();
+    const paths = [
+      ...(api.checks.audienceFromHost ? [['aud']] : []),
+      ...api.checks.claims.filter((r) => r.methods).map((r) => r.claim),
+    ];
+    for (const path of paths) index.set(claimKey(path), keep(path));
+    requestChecks = { checks: api.checks, index };
+  }
   const credentialIndex = api.credentialClaim ? keep(api.credentialClaim) : undefined;
   let policyClaims: CompiledApi['policyClaims'];
   const ruleIdentities = new Map<LimitRule, IdentitySource>();
@@ -355,6 +376,7 @@ async function compileApi(
     ...(credentialIndex !== undefined ? { credentialIndex } : {}),
     expressions,
     conditions,
+    ...(requestChecks ? { requestChecks } : {}),
     headerCheckAnswers,
     ...(exchanger ? { exchanger } : {}),
     ...(introspector ? { introspector } : {}),

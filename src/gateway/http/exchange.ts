@@ -14,6 +14,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { checkRequestRules, hostName } from '../../core/gateway/claims.js';
 import { refusal, type ReasonCode, type Refusal } from '../../core/gateway/reasons.js';
 import type { Outcome, RefusalDetail, Verified } from '../../core/gateway/verify.js';
 import type { AccessLog } from '../../http/gateway/access-log.js';
@@ -25,7 +26,7 @@ import { extractToken, headerValues } from '../check/token-source.js';
 import type { CountMode, LimitState, LimitStore } from '../limits/types.js';
 import type { CompiledCondition, ExprContext } from '../load/apim-expr.js';
 import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
-import type { CompiledApi, CompiledPlan } from './compile.js';
+import { claimKey, type CompiledApi, type CompiledPlan } from './compile.js';
 
 export interface LimitRunner {
   readonly store: LimitStore;
@@ -467,6 +468,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
     }
     if ('refusal' in v.forward) return this.fail(v.forward.refusal);
+    // Checks that depend on this request (APIM: the host as an audience, a method in a choose).
+    const rc = api.requestChecks;
+    if (rc) {
+      const problem = checkRequestRules(
+        rc.checks,
+        { method: this.req.method ?? 'GET', host: hostName(this.req.headers.host) },
+        (path) => {
+          const i = rc.index.get(claimKey(path));
+          return i === undefined ? undefined : v.kept[i];
+        },
+      );
+      if (problem) return this.fail(problem.refusal, problem.detail);
+    }
     let rules: readonly LimitRule[] = api.plan.limits;
     let identity: string | undefined;
     if (api.plan.policies && api.policyClaims) {

@@ -154,7 +154,26 @@ async function explainApi(api: CompiledApi, token: string, nowMs: number): Promi
     limit: limitText(rule),
     key: counterKey(api, rule, i, v, identity),
   }));
-  return { ...base, accepted: true, counted, upstream: api.plan.upstream.url };
+  const perRequest = requestChecksText(api);
+  return {
+    ...base,
+    accepted: true,
+    counted,
+    upstream: api.plan.upstream.url,
+    ...(perRequest ? { note: perRequest } : {}),
+  };
+}
+
+/** The checks `serve` makes per request that a token alone cannot decide (APIM), in words. */
+function requestChecksText(api: CompiledApi): string | undefined {
+  const checks = api.requestChecks?.checks;
+  if (!checks) return undefined;
+  const parts: string[] = [];
+  if (checks.audienceFromHost)
+    parts.push('aud must also name the host the client calls (context.Request.OriginalUrl.Host)');
+  for (const rule of checks.claims)
+    if (rule.methods) parts.push(`${rule.methods.join(', ')} requests: ${rule.label}`);
+  return `checked per request by serve, not here: ${parts.join('; ')}`;
 }
 
 /** What each API (or the one `path` selects) would answer to `token`. */

@@ -557,18 +557,24 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
   const audiences: string[] = [];
   const allowedIssuers: string[] = [];
   const claims: ClaimRule[] = [];
+  let audienceFromHost = false;
   const listOf = (el: XNode, child: string): string[] => {
     unknownChildren(r, el, [child]);
     return el.children
       .filter((c) => c.name === child)
-      .map((c) => {
+      .flatMap((c) => {
         unknownAttributes(r, c);
         unknownChildren(r, c);
         const v = textOf(r, c);
+        // Microsoft's "simple token validation" sample: the audience is the gateway's host name.
+        if (child === 'audience' && HOST_AUDIENCE.test(v)) {
+          audienceFromHost = true;
+          return [];
+        }
         if (isExpression(v)) parseExpression(v, exprWhere(r, c.path));
         if (isExpression(v))
           fail(r, c.path, `a policy expression is not supported here (${v}); give a constant`);
-        return v;
+        return [v];
       });
   };
 
@@ -684,7 +690,7 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
       p,
       'validate-jwt has no key oidc-gw can use: add an openid-config, or issuer-signing-keys with a base64 key or n/e',
     );
-  if (audiences.length === 0)
+  if (audiences.length === 0 && !audienceFromHost)
     warn(
       r,
       p,
@@ -713,6 +719,7 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
     skew: { exp: skew, nbf: skew, iat: skew },
     issuers: allowedIssuers,
     audiences,
+    ...(audienceFromHost ? { audienceFromHost } : {}),
     claims,
     maxTokenBytes: r.ctx.defaults.maxTokenBytes,
   };
@@ -912,6 +919,13 @@ interface ForbiddenPart {
   readonly response: { status: number; headers: Record<string, string>; body: string };
 }
 
+/** `<audience>@(context.Request.OriginalUrl.Host)</audience>`: the host the client called. */
+const HOST_AUDIENCE = /^@\(\s*context\s*\.\s*Request\s*\.\s*OriginalUrl\s*\.\s*Host\s*\)$/;
+
+/** `context.Request.Method == "POST"` (either side) as the first term of a choose condition. */
+const METHOD_TERM =
+  /^(?:context\s*\.\s*Request\s*\.\s*Method\s*==\s*"([A-Za-z]+)"|"([A-Za-z]+)"\s*==\s*context\s*\.\s*Request\s*\.\s*Method)$/;
+
 const CLAIM_TERM =
   /^!\s*\(\s*\(\s*Jwt\s*\)\s*context\s*\.\s*Variables\s*\[\s*"([^"]+)"\s*\]\s*\)\s*\.\s*Claims\s*\[\s*"([^"]+)"\s*\]\s*\.\s*Contains\s*\(\s*"([^"]*)"\s*\)$/;
 
@@ -935,7 +949,19 @@ function readChoose(
   const condition = (attr(r, when, 'condition') ?? '').trim();
   if (!condition.startsWith('@(') || !condition.endsWith(')'))
     return { unsupported: 'the condition is not a @(...) expression' };
-  const inner = condition.slice(2, -1).trim();
+  let inner = condition.slice(2, -1).trim();
+  // Microsoft's sample scopes the test to a method: `context.Request.Method == "POST" && !(...)`.
+  let methods: string[] | undefined;
+  const first = inner.split('&&')[0]?.trim() ?? '';
+  const method = METHOD_TERM.exec(first);
+  if (method) {
+    methods = [(method[1] ?? method[2] ?? '').toUpperCase()];
+    inner = inner.slice(inner.indexOf('&&') + 2).trim();
+    if (inner.includes('&&') || inner.includes('||'))
+      return {
+        unsupported: 'after a method test, only one Claims["c"].Contains("v") term is supported',
+      };
+  }
   const and = inner.split('&&');
   const or = inner.split('||');
   if (and.length > 1 && or.length > 1) return { unsupported: 'mixed && and ||' };
@@ -983,7 +1009,8 @@ function readChoose(
       match: and.length > 1 || values.length === 1 ? 'any' : 'all',
       values,
       failure: 'forbidden',
-      label: `${node.path} (Claims["${claim}"])`,
+      label: `${node.path} (Claims["${claim}"]${methods ? `, ${methods.join(', ')} only` : ''})`,
+      ...(methods ? { methods } : {}),
     },
     response: { status, headers, body },
   };

@@ -173,7 +173,10 @@ export function describeApi(api: ApiPlan): string[] {
 export function warningText(w: Warning): string {
   const kind =
     w.kind === 'ignored' ? 'ignored' : w.kind === 'skipped_check' ? 'not checked' : 'note';
-  return `${kind}: ${w.file}${w.path ? `: ${w.path}` : ''} — ${w.message}`;
+  // As SPEC's example writes it (`ignored: apis[0].foo — not supported`), the file after it.
+  return w.path
+    ? `${kind}: ${w.path} — ${w.message} (${w.file})`
+    : `${kind}: ${w.file} — ${w.message}`;
 }
 
 /** The whole plan in words. */

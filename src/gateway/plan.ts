@@ -196,6 +196,20 @@ export type LimitKey =
   /** APIM counter-key expression, compiled by the APIM importer. */
   | { readonly by: 'expression'; readonly source: string };
 
+/**
+ * Up to this many requests per period, a "sliding window" rate limit (the
+ * native one, APIM rate-limit-by-key) is an exact sliding log: never more
+ * than the limit in any rolling period, and a Retry-After within the period.
+ * Above it, the two-bucket sliding window, whose memory and time per request
+ * do not grow with the limit (docs/limits.md).
+ */
+export const SLIDING_LOG_MAX = 1000;
+
+/** The algorithm of a sliding-window rate limit of `limit` requests (see SLIDING_LOG_MAX). */
+export function slidingAlgorithm(limit: number): 'sliding_log' | 'sliding_window' {
+  return limit <= SLIDING_LOG_MAX ? 'sliding_log' : 'sliding_window';
+}
+
 export interface LimitRule {
   /** Stable id inside the API (`rate`, `quota`, `kong-minute`...), part of the store key. */
   readonly id: string;

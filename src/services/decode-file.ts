@@ -177,9 +177,14 @@ export async function introspectWithProfile(
   });
   const result = await introspector.introspect(token);
   if ('error' in result) {
-    throw new GwError('ERR_NETWORK', `introspection at ${s.issuer}: ${result.description}`, {
-      hint: 'check that the IdP has an introspection endpoint and accepts this client for it',
-    });
+    // The IdP refused (an HTTP error, invalid_client...): exit 1; unreachable: exit 3.
+    throw new GwError(
+      result.refusedByIdp ? 'ERR_IDP' : 'ERR_NETWORK',
+      `introspection at ${s.issuer}: ${result.description}`,
+      {
+        hint: 'check that the IdP has an introspection endpoint and accepts this client for it',
+      },
+    );
   }
   if (ctx.out.json) {
     ctx.out.printJson({

@@ -345,10 +345,42 @@ export function watchFiles(
   };
 }
 
+/**
+ * What a start refuses before listening, whatever the plan's files say, so
+ * that `--check` refuses it too (exit 2): limits shared by several workers
+ * without Redis, and a `--redis` that is not a Redis URL (not connected to
+ * here: `--check` opens no connection).
+ */
+export async function startProblems(plan: Plan, options: ServeOptions): Promise<void> {
+  const count = options.workers ?? 1;
+  if (count > 1 && hasLimits(plan) && options.redis === undefined) {
+    throw new GwError(
+      'ERR_USAGE',
+      `--workers ${count} with rate limits or quotas needs --redis: each worker would keep its own counters, letting through up to ${count} times the limit`,
+      {
+        hint: 'give --redis redis://HOST:PORT (or OIDC_GW_REDIS_URL), or run one worker (--workers 1)',
+      },
+    );
+  }
+  if (options.redis !== undefined) {
+    const { normalizeRedisUrl } = await import('../gateway/limits/redis-store.js');
+    const { isLimitStoreUnavailable } = await import('../gateway/limits/errors.js');
+    try {
+      normalizeRedisUrl(options.redis);
+    } catch (error) {
+      if (!isLimitStoreUnavailable(error)) throw error;
+      throw new GwError('ERR_USAGE', `--redis: ${error.message}`, {
+        hint: 'check the URL (redis://HOST:PORT, rediss://..., unix:///path/to/socket)',
+      });
+    }
+  }
+}
+
 /** `serve --check`: the effective plan in words (or JSON), exit 0; invalid: exit 2. No port is opened. */
 export async function checkServe(ctx: Context, options: ServeOptions): Promise<number> {
   const notes: string[] = [];
   const plan = await buildPlan(ctx, options, (line) => notes.push(line));
+  await startProblems(plan, options);
   const { describePlan, planJson } = await import('../gateway/explain.js');
   if (ctx.out.json) {
     ctx.out.printJson(planJson(plan));

@@ -34,7 +34,6 @@ import http from 'node:http';
 import type { Context } from '../context.js';
 import { GwError } from '../core/errors/index.js';
 import { listen } from '../gateway/http/server.js';
-import { hasLimits } from '../gateway/plan.js';
 import { AccessLog } from '../http/gateway/access-log.js';
 import type { GatewayService, ServeOptions } from './serve.js';
 
@@ -241,17 +240,9 @@ async function runPrimary(ctx: Context, options: ServeOptions): Promise<number> 
   const warn = (message: string) => log.note(message, 'warn');
 
   // Refuse early what every worker would refuse.
-  const { buildPlan } = await import('./serve.js');
+  const { buildPlan, startProblems } = await import('./serve.js');
   const plan = await buildPlan(ctx, options, () => {}).finally(() => log.flush());
-  if (hasLimits(plan) && options.redis === undefined) {
-    throw new GwError(
-      'ERR_USAGE',
-      `--workers ${count} with rate limits or quotas needs --redis: each worker would keep its own counters, letting through up to ${count} times the limit`,
-      {
-        hint: 'give --redis redis://HOST:PORT (or OIDC_GW_REDIS_URL), or run one worker (--workers 1)',
-      },
-    );
-  }
+  await startProblems(plan, options);
   if (options.redis !== undefined) await checkRedis(options.redis);
 
   const workers = new Set<Worker>();

@@ -88,7 +88,9 @@ describe('serve --check', () => {
     expect(r.stdout).toContain('  aud: one of orders-api');
     expect(r.stdout).toContain('  requires scopes read (403 insufficient_scope)');
     expect(r.stdout).toContain('  forwards: X-User=sub');
-    expect(r.stdout).toContain('  limit: rate 100 per 1m, sliding window, by claim sub');
+    expect(r.stdout).toContain(
+      '  limit: rate 100 per 1m, rolling window (sliding log), by claim sub',
+    );
     expect(r.stdout).toContain('  answers: rfc6750 (oidc-gw)');
     expect(r.stdout).toMatch(/no warnings\n$/);
     // The secret itself is never printed.
@@ -141,11 +143,11 @@ describe('serve --check', () => {
     const r = await runOnce(['serve', '--file', file, '--check'], env);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('3 warnings:');
-    expect(r.stdout).toContain(`  ignored: ${file}: apis[0].retries — not supported`);
-    expect(r.stdout).toContain(`  ignored: ${file}: apis[0].rate_limit.burst — not supported`);
+    expect(r.stdout).toContain(`  ignored: apis[0].retries — not supported (${file})`);
+    expect(r.stdout).toContain(`  ignored: apis[0].rate_limit.burst — not supported (${file})`);
     expect(r.stdout).toMatch(
       new RegExp(
-        `  not checked: ${escape(file)}: apis\\[0\\] — no audiences: the audience \\(aud\\)`,
+        `  not checked: apis\\[0\\] — no audiences: the audience \\(aud\\).*\\(${escape(file)}\\)`,
       ),
     );
     expect(r.stdout).toContain('  aud: NOT CHECKED');
@@ -263,6 +265,41 @@ describe('flags that conflict with --file', () => {
     expect(r.stderr).toContain(
       `oidc-gw: error: ${file}: --upstream applies to an APIM policy only; the file names its own upstreams (remove --upstream)`,
     );
+  });
+
+  test('--path and --named-value with an oidc-gw file (not an APIM policy): exit 2, each named', async () => {
+    const file = write(valid());
+    const e = { ...env, BILLING_SECRET: 'x' };
+    const path = await runOnce(['serve', '--file', file, '--path', '/x', '--check'], e);
+    expect(path.code).toBe(2);
+    expect(path.stderr).toContain(
+      `oidc-gw: error: ${file}: --path applies to an APIM policy only; the file gives its own paths (remove --path)`,
+    );
+    const named = await runOnce(['serve', '--file', file, '--named-value', 'a=b', '--check'], e);
+    expect(named.code).toBe(2);
+    expect(named.stderr).toContain('--named-value applies to an APIM policy only');
+    expect(named.stderr).toContain('a would be used by nothing');
+  });
+
+  test('--check refuses what a start refuses: limits over several workers without --redis, a --redis that is no Redis URL', async () => {
+    const file = write(valid());
+    const e = { ...env, BILLING_SECRET: 'x' };
+    const workers = await runOnce(['serve', '--file', file, '--workers', '2', '--check'], e);
+    expect(workers.code).toBe(2);
+    expect(workers.stderr).toContain('--workers 2 with rate limits or quotas needs --redis');
+    expect(workers.stdout).toBe('');
+    const redis = await runOnce(
+      ['serve', '--file', file, '--redis', 'http://127.0.0.1:1', '--check'],
+      e,
+    );
+    expect(redis.code).toBe(2);
+    expect(redis.stderr).toContain('--redis: not a Redis URL');
+    // A Redis URL is only read: --check connects to nothing (nothing listens on port 1).
+    const fine = await runOnce(
+      ['serve', '--file', file, '--redis', 'redis://127.0.0.1:1', '--workers', '2', '--check'],
+      e,
+    );
+    expect(fine.code).toBe(0);
   });
 
   test('--path and --format without --file: exit 2', async () => {

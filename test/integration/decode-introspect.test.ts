@@ -67,6 +67,44 @@ describe('decode --introspect', () => {
     expect(verbose.stderr + verbose.stdout).not.toContain(idp.clients.basic.clientSecret);
   });
 
+  test('the IdP refuses the client (wrong secret): exit 1, not a network error; an IdP that is down: exit 3', async () => {
+    const wrong = `${idp.clients.basic.clientSecret}-wrong`;
+    const refused = await runCli(
+      [
+        'decode',
+        token,
+        '--introspect',
+        '--issuer',
+        idp.issuer,
+        '--client-id',
+        idp.clients.basic.clientId,
+        '--client-secret',
+        wrong,
+      ],
+      { env: baseEnv(home) },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refused/);
+    expect(refused.stderr + refused.stdout).not.toContain(wrong);
+    // Nothing listens there: the network, exit 3.
+    const { closedPort } = await import('../helpers/gateway-servers.js');
+    const down = await runCli(
+      [
+        'decode',
+        token,
+        '--introspect',
+        '--issuer',
+        `http://127.0.0.1:${await closedPort()}`,
+        '--client-id',
+        'x',
+        '--client-secret',
+        'y',
+      ],
+      { env: baseEnv(home) },
+    );
+    expect(down.code).toBe(3);
+  });
+
   test('--introspect with --verify: a usage error', async () => {
     const r = await runCli(['decode', token, ...args(), '--verify'], { env: baseEnv(home) });
     expect(r.code).toBe(2);

@@ -106,8 +106,8 @@ describe('native answers of a limited API', () => {
     expect(typeof body['error_description']).toBe('string');
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
-    // A two-bucket sliding window may ask for up to two periods (docs/limits.md).
-    expect(retryAfter).toBeLessThanOrEqual(2 * 3600);
+    // An exact sliding log (3 is under 1,000): the oldest request leaves within the hour.
+    expect(retryAfter).toBeLessThanOrEqual(3600);
     expect(refused.headers.get('ratelimit-limit')).toBe('3');
     expect(refused.headers.get('ratelimit-remaining')).toBe('0');
     expect(refused.headers.get('ratelimit-reset')).toBe(String(retryAfter));
@@ -123,6 +123,39 @@ describe('native answers of a limited API', () => {
     expect(metrics).toMatch(
       /^oidc_gw_limited_requests_total\{api="[^"]*",limit="[^"]*rate_limit 3\/1h[^"]*"\} 1$/m,
     );
+  });
+
+  it('an upstream that fails after the limits passed: 502 with the RateLimit-* headers, and counted', async () => {
+    const { closedPort } = await import('../helpers/gateway-servers.js');
+    const gw = await startTestGateway({
+      upstream: `http://127.0.0.1:${await closedPort()}`,
+      issuers: [idp.issuer],
+      audiences: [idp.audience],
+      rateLimit: limit('2/1h'),
+      now: () => NOW,
+    });
+    gateways.push(gw);
+    const token = await idp.token({ user: 'carol' });
+    const answers: Array<[number, string | null, string | null]> = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await get(gw, token);
+      await res.arrayBuffer();
+      answers.push([
+        res.status,
+        res.headers.get('ratelimit-limit'),
+        res.headers.get('ratelimit-remaining'),
+      ]);
+    }
+    expect(answers).toEqual([
+      [502, '2', '1'],
+      [502, '2', '0'],
+      [429, '2', '0'],
+    ]);
+    // Refused for its token: no counter moved, no RateLimit-* header.
+    const anonymous = await fetch(`${gw.url}/orders`);
+    await anonymous.arrayBuffer();
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('ratelimit-limit')).toBeNull();
   });
 
   it('a quota refusal is 429 quota_exceeded with Retry-After', async () => {
@@ -320,7 +353,7 @@ describe('call against a limited API', () => {
     const url = `${gw.url}/orders`;
     const first = captureContext({ stderrTty: true, now: () => NOW });
     expect(await runCall(first.ctx, callOptions(url, token))).toBe(0);
-    expect(first.stderr()).toMatch(/^200 OK · .* · limit 2, 1 left, resets in \d+ (s|min)/m);
+    expect(first.stderr()).toMatch(/^200 OK · .* · limit 2, 1 left, resets in \d+ (s|min|h)/m);
 
     const second = captureContext({ stderrTty: true, now: () => NOW });
     await runCall(second.ctx, callOptions(url, token));

@@ -152,7 +152,7 @@ apis:
       maxTtlSeconds: 60,
     });
     expect(api.limits.map((l) => [l.kind, l.limit, l.periodMs, l.algorithm, l.key])).toEqual([
-      ['rate', 100, 60_000, 'sliding_window', { by: 'claim', claim: ['org', 'id'] }],
+      ['rate', 100, 60_000, 'sliding_log', { by: 'claim', claim: ['org', 'id'] }],
       ['quota', 10000, 86_400_000, 'fixed_from_start', { by: 'client_id' }],
     ]);
     expect(api.answers.style).toBe('kong');

@@ -75,7 +75,12 @@ export interface IntrospectorOptions extends IdpOptions {
 export type IntrospectionResult =
   | { readonly active: true; readonly claims: Readonly<Record<string, unknown>> }
   | { readonly active: false }
-  | { readonly error: 'idp_unavailable'; readonly description: string };
+  | {
+      readonly error: 'idp_unavailable';
+      readonly description: string;
+      /** The IdP answered, with an HTTP error (it refused the request), rather than not at all. */
+      readonly refusedByIdp?: true;
+    };
 
 const INACTIVE: IntrospectionResult = Object.freeze({ active: false });
 
@@ -188,10 +193,12 @@ export class Introspector {
   }
 
   private async request(key: string, token: string): Promise<IntrospectionResult> {
-    const unavailable = (text: string): IntrospectionResult => {
+    const unavailable = (text: string, refusedByIdp = false): IntrospectionResult => {
       const description = this.scrub(text, token);
       this.options.log?.(`introspection: ${description}`);
-      return { error: 'idp_unavailable', description };
+      return refusedByIdp
+        ? { error: 'idp_unavailable', description, refusedByIdp }
+        : { error: 'idp_unavailable', description };
     };
     let client: Client;
     try {
@@ -230,6 +237,7 @@ export class Introspector {
         status === 401 || status === 403 || code === 'invalid_client'
           ? `the IdP refused the gateway's own client credentials: ${text}`
           : text,
+        status !== undefined || code !== undefined,
       );
     }
     const now = this.options.now();

@@ -696,9 +696,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
       case 'ip':
         return this.clientAddress();
       case 'header': {
-        // A header may carry an API key: counted and logged by its hash.
+        // A header may carry an API key: counted and logged by its hash. Without it, Kong's
+        // rate-limiting falls back to the client IP ("cannot be determined: falls back to ip").
         const value = this.req.headers[key.header.toLowerCase()];
-        return typeof value === 'string' && value !== '' ? hashedIdentity(value) : undefined;
+        return typeof value === 'string' && value !== ''
+          ? hashedIdentity(value)
+          : this.clientAddress();
       }
       case 'consumer':
         return (
@@ -792,11 +795,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   sendJson(status: number, value: Record<string, string>): void {
     const body = JSON.stringify(value);
-    const headers: Record<string, string | number> = {
+    const headers: Record<string, string | number | string[]> = {
       'content-type': JSON_TYPE,
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
     };
+    // Counted already (an upstream that fails after the limits passed): the limit headers too.
+    if (this.limitStates && this.api) {
+      Object.assign(
+        headers,
+        this.api.renderer.limitHeaders(this.api.answers, this.limitStates, this.deps.clock()),
+      );
+    }
     if (this.deps.draining()) headers['connection'] = 'close';
     this.status = status;
     if (this.deferred) this.countDeferred(status, headerOf(headers));

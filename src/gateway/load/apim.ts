@@ -19,6 +19,7 @@ import {
   DEFAULT_CHECKS,
   PlanError,
   normalizePrefix,
+  slidingAlgorithm,
   type ApiPlan,
   type Checks,
   type ClaimRule,
@@ -786,15 +787,6 @@ function incrementOptions(
   return out;
 }
 
-/**
- * Up to this many calls per renewal-period, rate-limit-by-key is an exact
- * sliding log (never more than `calls` in any rolling period, and a
- * Retry-After within the period); above it, the two-bucket sliding window,
- * whose memory and time per request do not grow with `calls`
- * (docs/gateways/apim.md, "rate-limit-by-key").
- */
-export const APIM_SLIDING_LOG_MAX_CALLS = 1000;
-
 function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): LimitPart {
   unknownAttributes(r, node);
   unknownChildren(r, node);
@@ -813,7 +805,8 @@ function readRateLimitByKey(r: Reader, node: XNode, id: string, order: number): 
     rule: {
       id,
       kind: 'rate',
-      algorithm: calls <= APIM_SLIDING_LOG_MAX_CALLS ? 'sliding_log' : 'sliding_window',
+      // docs/gateways/apim.md, "rate-limit-by-key": exact up to 1,000 calls.
+      algorithm: slidingAlgorithm(calls),
       limit: calls,
       periodMs: period * 1000,
       countRefused: false,

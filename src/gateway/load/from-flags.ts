@@ -8,6 +8,7 @@ import { checksFromPolicy } from '../../core/gateway/claims.js';
 import {
   BEARER_HEADER,
   freezePlan,
+  slidingAlgorithm,
   type LimitKey,
   type LimitRule,
   type Plan,
@@ -91,7 +92,7 @@ export function limitKeyText(key: LimitKey): string {
 
 /**
  * The native limit rules: the rate limit is a sliding window (no burst of
- * 2N across a window edge), the quota fixed windows aligned to the epoch
+ * 2N across a window edge; exact up to SLIDING_LOG_MAX requests), the quota fixed windows aligned to the epoch
  * (a `1d` quota renews at 00:00 UTC); refused requests are not counted.
  */
 export function nativeLimits(
@@ -106,7 +107,7 @@ export function nativeLimits(
     rules.push({
       id: 'rate',
       kind: 'rate',
-      algorithm: 'sliding_window',
+      algorithm: slidingAlgorithm(rate.limit),
       limit: rate.limit,
       periodMs: rate.periodMs,
       countRefused: false,

@@ -166,6 +166,21 @@ export async function loadPlan(options: LoadOptions): Promise<Plan> {
       '--upstream applies to an APIM policy only; the file names its own upstreams (remove --upstream)',
     );
   }
+  if (options.path !== undefined && !formats.includes('apim')) {
+    throw new PlanError(
+      docs[0]?.file ?? 'flags',
+      '',
+      '--path applies to an APIM policy only; the file gives its own paths (remove --path)',
+    );
+  }
+  const named = Object.keys(options.namedValues);
+  if (named.length > 0 && !formats.includes('apim')) {
+    throw new PlanError(
+      docs[0]?.file ?? 'flags',
+      '',
+      `--named-value applies to an APIM policy only ({{name}} in a policy); ${named.join(', ')} would be used by nothing (remove --named-value)`,
+    );
+  }
   const ctx: LoadContext = {
     env: options.env,
     ...(options.upstream !== undefined ? { upstream: options.upstream } : {}),

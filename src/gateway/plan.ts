@@ -406,9 +406,20 @@ export interface PolicyBinding {
   };
   /** Tyk `openid_options.segregate_by_client`: counters per (client, identity). */
   readonly segregateByClient?: boolean;
-  /** Policies by id: whether they open this API, and their limits. */
+  /**
+   * Policies by id: whether they open this API, and their limits.
+   * `unlimitedQuota`: Tyk `quota_max: -1`, which wins when a token's
+   * policies are merged (the highest rate and the highest quota apply).
+   */
   readonly policies: Readonly<
-    Record<string, { readonly allowsApi: boolean; readonly limits: readonly LimitRule[] }>
+    Record<
+      string,
+      {
+        readonly allowsApi: boolean;
+        readonly limits: readonly LimitRule[];
+        readonly unlimitedQuota?: boolean;
+      }
+    >
   >;
 }
 

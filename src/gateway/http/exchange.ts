@@ -1017,12 +1017,17 @@ export function looksLikeJws(token: string): boolean {
   return second !== -1 && token.indexOf('.', second + 1) === -1;
 }
 
+/** Whether rule `a` allows more than `b` (same kind): requests per ms for a rate, requests for a quota. */
+function allowsMore(a: LimitRule, b: LimitRule): boolean {
+  return a.kind === 'rate' ? a.limit / a.periodMs > b.limit / b.periodMs : a.limit > b.limit;
+}
+
 /**
  * Tyk: which policies apply to this token (the policy claim, else the
  * scope mapping, else the default policies; the OpenID Connect middleware:
  * the token's client), whether one opens this API, and their limits
- * (docs/gateways/tyk.md). Several policies: their rules are merged, the
- * first of each id wins.
+ * (docs/gateways/tyk.md). Several policies merge as Tyk merges them: the
+ * highest rate and the highest quota apply.
  */
 export function resolvePolicies(
   api: CompiledApi,
@@ -1069,11 +1074,22 @@ export function resolvePolicies(
   }
   const opening = known.filter((id) => binding.policies[id]?.allowsApi);
   if (opening.length === 0) return { refusal: refusal('api_not_allowed') };
+  // Several policies merge as Tyk merges them into one session: the highest rate (per
+  // second) and the highest quota (an unlimited one, quota_max -1, above all).
   const rules: LimitRule[] = [];
+  let unlimitedQuota = false;
   for (const id of opening) {
-    for (const rule of binding.policies[id]?.limits ?? []) {
-      if (!rules.some((r) => r.id === rule.id)) rules.push(rule);
+    const policy = binding.policies[id];
+    if (policy?.unlimitedQuota) unlimitedQuota = true;
+    for (const rule of policy?.limits ?? []) {
+      const at = rules.findIndex((r) => r.id === rule.id);
+      if (at === -1) rules.push(rule);
+      else if (allowsMore(rule, rules[at] as LimitRule)) rules[at] = rule;
     }
+  }
+  if (unlimitedQuota) {
+    for (let i = rules.length - 1; i >= 0; i--)
+      if (rules[i]?.kind === 'quota') rules.splice(i, 1);
   }
   // The policies' rate and quota first, the API-wide limit after them, as Tyk's
   // RateLimitAndQuotaCheck runs before RateLimitForAPI.

@@ -276,10 +276,17 @@ export function bindPolicies(
   api: ApiLimitFacts,
   referenced: ReadonlyArray<{ id: string; path: string }>,
 ): PolicyBinding['policies'] {
-  const out: Record<string, { allowsApi: boolean; limits: readonly LimitRule[] }> = {};
+  const out: Record<
+    string,
+    { allowsApi: boolean; limits: readonly LimitRule[]; unlimitedQuota?: boolean }
+  > = {};
   for (const [id, pol] of policies) {
     if (api.orgId && pol.orgId && pol.orgId !== api.orgId) continue;
-    out[id] = { allowsApi: policyAllowsApi(pol, api.apiId), limits: policyLimits(pol, api) };
+    out[id] = {
+      allowsApi: policyAllowsApi(pol, api.apiId),
+      limits: policyLimits(pol, api),
+      ...(pol.quotaMax === -1 ? { unlimitedQuota: true } : {}),
+    };
   }
   for (const ref of referenced) {
     if (out[ref.id]) continue;

@@ -79,7 +79,10 @@ function ruleText(rule: ClaimRule): string {
 /** One API in words: a heading line, then indented lines. */
 export function describeApi(api: ApiPlan): string[] {
   const lines: string[] = [];
-  const strip = api.match.stripPath ? ' (prefix stripped)' : '';
+  const strip =
+    (api.match.stripPath ? ' (prefix stripped)' : '') +
+    (api.match.methods ? ` ${api.match.methods.join('|')}` : '') +
+    (api.match.hosts ? ` host ${api.match.hosts.join('|')}` : '');
   lines.push(
     `${api.name}: ${api.match.path}${strip} -> ${api.upstream.url}   [${api.source.format}, ${api.source.file}${api.source.path ? ` ${api.source.path}` : ''}]`,
   );

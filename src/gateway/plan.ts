@@ -315,6 +315,13 @@ export interface ApiPlan {
     readonly path: string;
     /** Drop the prefix before forwarding. */
     readonly stripPath: boolean;
+    /** Kong route `methods`: only these request methods (upper case) match. */
+    readonly methods?: readonly string[];
+    /**
+     * Kong route `hosts`: only these Host names match (lower case; a leading
+     * `*.` or trailing `.*` wildcard; a name with `:port` matches that port only).
+     */
+    readonly hosts?: readonly string[];
   };
   /** May carry a base path (`http://host/base`). */
   readonly upstream: { readonly url: string; readonly timeoutMs: number };

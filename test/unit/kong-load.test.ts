@@ -606,9 +606,9 @@ services: [{name: open, url: "http://127.0.0.1:9", routes: [{paths: [/o], hosts:
     expect(messagesAt(warnings, 'services[0].routes[0]')).toEqual([
       'note: no authentication plugin: every request is proxied',
     ]);
-    expect(messagesAt(warnings, 'services[0].routes[0].hosts')).toEqual([
-      'ignored: not matched: only paths select a route',
-    ]);
+    // hosts select the route, as in Kong: no warning.
+    expect(messagesAt(warnings, 'services[0].routes[0].hosts')).toEqual([]);
+    expect(apis[0]?.match.hosts).toEqual(['a.example']);
   });
 
   test('unknown top-level collections and consumer credentials are warnings; a disabled plugin is not applied', async () => {

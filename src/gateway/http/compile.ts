@@ -395,6 +395,8 @@ export async function compilePlan(plan: Plan, deps: CompileDeps): Promise<Compil
       const url = new URL(a.plan.upstream.url);
       return {
         prefix: a.plan.match.path,
+        ...(a.plan.match.methods ? { methods: a.plan.match.methods } : {}),
+        ...(a.plan.match.hosts ? { hosts: a.plan.match.hosts } : {}),
         stripPath: a.plan.match.stripPath,
         basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, ''),
         value: a,

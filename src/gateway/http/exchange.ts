@@ -320,7 +320,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.sendJson(framing.status, framing.body);
         return;
       }
-      const match = this.compiled.router.match(url);
+      const router = this.compiled.router;
+      // The Host header only when a route names hosts (req.headers is built on first use).
+      const match = router.match(url, req.method, router.needsHost ? req.headers.host : undefined);
       if (!match.ok) {
         const { renderer, options } = this.compiled.notFound;
         this.reason = match.reason;
@@ -1088,8 +1090,7 @@ export function resolvePolicies(
     }
   }
   if (unlimitedQuota) {
-    for (let i = rules.length - 1; i >= 0; i--)
-      if (rules[i]?.kind === 'quota') rules.splice(i, 1);
+    for (let i = rules.length - 1; i >= 0; i--) if (rules[i]?.kind === 'quota') rules.splice(i, 1);
   }
   // The policies' rate and quota first, the API-wide limit after them, as Tyk's
   // RateLimitAndQuotaCheck runs before RateLimitForAPI.

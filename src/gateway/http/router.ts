@@ -19,6 +19,10 @@
 export interface Route<T> {
   /** Normalized prefix: leading `/`, no trailing `/` except the root. */
   readonly prefix: string;
+  /** Only these methods (upper case) match; undefined: any. */
+  readonly methods?: readonly string[];
+  /** Only these hosts match (ApiPlan.match.hosts); undefined: any. */
+  readonly hosts?: readonly string[];
   readonly stripPath: boolean;
   /** The upstream's base path without a trailing `/` ('' for none). */
   readonly basePath: string;
@@ -69,20 +73,36 @@ export function normalizeTarget(target: string): string | undefined {
 export class Router<T> {
   private readonly routes: readonly Route<T>[];
 
+  /** Some route names hosts: the caller must pass the Host header to `match`. */
+  readonly needsHost: boolean;
+
   constructor(routes: readonly Route<T>[]) {
-    this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+    this.needsHost = routes.some((r) => r.hosts !== undefined);
+    // Longest prefix first; on a tie, the route that also names hosts or methods first
+    // (Kong: a route matching on more attributes wins).
+    const specificity = (r: Route<T>) => (r.hosts ? 2 : 0) + (r.methods ? 1 : 0);
+    this.routes = [...routes].sort(
+      (a, b) => b.prefix.length - a.prefix.length || specificity(b) - specificity(a),
+    );
   }
 
   get all(): readonly Route<T>[] {
     return this.routes;
   }
 
-  match(target: string): Match<T> {
+  /**
+   * The route for `target`. `method` and `host` (the Host header as sent)
+   * are compared with routes that name methods or hosts; a route that names
+   * them never matches a request that does not give them.
+   */
+  match(target: string, method?: string, host?: string): Match<T> {
     const normalized = normalizeTarget(target);
     if (normalized === undefined) return { ok: false, reason: 'path_invalid' };
     const q = normalized.indexOf('?');
     const pathEnd = q === -1 ? normalized.length : q;
     for (const route of this.routes) {
+      if (route.methods && (method === undefined || !route.methods.includes(method))) continue;
+      if (route.hosts && (host === undefined || !hostMatches(route.hosts, host))) continue;
       const p = route.prefix;
       if (p !== '/') {
         if (!normalized.startsWith(p)) continue;
@@ -99,4 +119,38 @@ export class Router<T> {
     }
     return { ok: false, reason: 'route_not_found' };
   }
+}
+
+/**
+ * Kong's host matching: the Host header's name (lower case, port cut off)
+ * against each entry; `*.example.com` matches one or more labels before
+ * `.example.com`, `example.*` any last label; an entry with a port matches
+ * that host and port only.
+ */
+export function hostMatches(hosts: readonly string[], hostHeader: string): boolean {
+  const full = hostHeader.trim().toLowerCase();
+  const end = full.startsWith('[') ? full.indexOf(']') + 1 : -1;
+  const colon = end > 0 ? (full[end] === ':' ? end : -1) : full.lastIndexOf(':');
+  const name = colon === -1 ? full : full.slice(0, colon);
+  for (const entry of hosts) {
+    const withPort = /:\d+$/.test(entry) && !entry.endsWith(']');
+    const subject = withPort ? full : name;
+    if (entry === subject) return true;
+    if (
+      entry.startsWith('*.') &&
+      subject.endsWith(entry.slice(1)) &&
+      subject.length > entry.length - 1
+    )
+      return true;
+    if (entry.endsWith('.*')) {
+      const stem = entry.slice(0, -1);
+      if (
+        subject.startsWith(stem) &&
+        subject.length > stem.length &&
+        !subject.slice(stem.length).includes('.')
+      )
+        return true;
+    }
+  }
+  return false;
 }

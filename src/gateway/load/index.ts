@@ -216,17 +216,20 @@ export async function loadPlan(options: LoadOptions): Promise<Plan> {
       );
     seen.set(api.name, where);
   }
+  // One API per path prefix, unless routes tell them apart by method or host (Kong).
   const prefixes = new Map<string, string>();
   for (const api of apis) {
-    const before = prefixes.get(api.match.path);
+    const { path, methods, hosts } = api.match;
+    const key = `${path} ${methods?.join(',') ?? '*'} ${hosts?.join(',') ?? '*'}`;
+    const before = prefixes.get(key);
     if (before) {
       throw new PlanError(
         api.source.file,
         api.source.path,
-        `path ${api.match.path} is already taken by API "${before}": each path prefix goes to one API`,
+        `path ${path} is already taken by API "${before}": each path prefix goes to one API${methods || hosts ? ' for the same methods and hosts' : ''}`,
       );
     }
-    prefixes.set(api.match.path, api.name);
+    prefixes.set(key, api.name);
   }
   const first = docs[0] as { format: SourceFormat };
   const firstApi = apis.find((a) => a.source.format === first.format);

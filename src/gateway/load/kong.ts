@@ -617,7 +617,34 @@ function upstreamOf(reg: Registry, service: ServiceRec): string | undefined {
   return `${protocol}://${authority}${base === '/' ? '' : base}`;
 }
 
-const ROUTE_UNMATCHED = ['hosts', 'methods', 'headers', 'snis', 'sources', 'destinations'];
+const ROUTE_UNMATCHED = ['headers', 'snis', 'sources', 'destinations'];
+
+/** A route's `methods` (upper case) and `hosts` (lower case), as Kong matches them. */
+function routeSelectors(
+  where: Where,
+  raw: Record<string, unknown>,
+  path: string,
+): { methods?: string[]; hosts?: string[] } {
+  const out: { methods?: string[]; hosts?: string[] } = {};
+  const methods = optStrings(where, raw['methods'], `${path}.methods`);
+  if (methods && methods.length > 0) {
+    methods.forEach((m, i) => {
+      if (!/^[A-Za-z]+$/.test(m))
+        fail(where, `${path}.methods[${i}]`, `not an HTTP method: "${m}"`);
+    });
+    out.methods = methods.map((m) => m.toUpperCase());
+  }
+  const hosts = optStrings(where, raw['hosts'], `${path}.hosts`);
+  if (hosts && hosts.length > 0) {
+    hosts.forEach((h, i) => {
+      const stars = h.split('*').length - 1;
+      if (stars > 1 || (stars === 1 && !h.startsWith('*.') && !h.endsWith('.*')))
+        fail(where, `${path}.hosts[${i}]`, `a host may have one wildcard, first or last: "${h}"`);
+    });
+    out.hosts = hosts.map((h) => h.toLowerCase());
+  }
+  return out;
+}
 
 function pluginsFor(reg: Registry, route: RouteRec): Map<string, PluginRec> {
   const chosen = new Map<string, PluginRec>();
@@ -656,8 +683,9 @@ function apisOf(
   if (upstream === undefined) return [];
   for (const field of ROUTE_UNMATCHED) {
     if (!isEmptyValue(raw[field]))
-      warn(where, `${path}.${field}`, 'not matched: only paths select a route');
+      warn(where, `${path}.${field}`, 'not matched: only paths, methods and hosts select a route');
   }
+  const selectors = routeSelectors(where, raw, path);
   if (optBoolean(where, raw['preserve_host'], `${path}.preserve_host`) === true) {
     warn(where, `${path}.preserve_host`, 'the upstream gets its own Host');
   }
@@ -721,7 +749,7 @@ function apisOf(
   return paths.map((p, k) => ({
     name: paths.length === 1 ? base : `${base}[${k}]`,
     source: { format: 'kong', file: where.file, path },
-    match: { path: normalizePrefix(p), stripPath },
+    match: { path: normalizePrefix(p), stripPath, ...selectors },
     upstream: { url: upstream, timeoutMs: timeout ?? ctx.defaults.upstreamTimeoutMs },
     token: auth.token,
     trust: auth.trust,

@@ -1,5 +1,6 @@
 /**
- * Kong rate-limiting `limit_by: header` (docs/gateways/kong.md): one counter
+ * Kong rate-limiting (docs/gateways/kong.md): a 429 carries the headers of
+ * every configured period, and `limit_by: header` keeps one counter
  * per value of the header, and a request without the header counted by its
  * client IP, as Kong falls back to `ip` when the entity cannot be determined
  * (https://developer.konghq.com/plugins/rate-limiting/reference/, `limit_by`).
@@ -33,6 +34,11 @@ beforeAll(async () => {
       '        plugins:',
       '          - name: rate-limiting',
       '            config: {minute: 1, limit_by: header, header_name: X-Tenant}',
+      '      - name: burst',
+      '        paths: [/burst]',
+      '        plugins:',
+      '          - name: rate-limiting',
+      '            config: {second: 1, minute: 5, limit_by: ip}',
       '',
     ].join('\n'),
   );
@@ -68,4 +74,23 @@ test('a counter per header value; without the header, per client IP (not refused
   expect(await status({})).toBe(429);
   const refused = gw.logs().filter((l) => l['status'] === 429);
   expect(refused.map((l) => l['key'])).toEqual([expect.stringMatching(/^sha256:/), '127.0.0.1']);
+});
+
+test("a 429 of the second's limit carries the minute's headers too, the refused request not counted", async () => {
+  const first = await fetch(`${gw.url}/burst`);
+  await first.arrayBuffer();
+  expect(first.status).toBe(200);
+  const refused = await fetch(`${gw.url}/burst`);
+  expect(refused.status).toBe(429);
+  expect(await refused.json()).toMatchObject({ message: 'API rate limit exceeded' });
+  const h = Object.fromEntries(
+    [...refused.headers].filter(([k]) => k.startsWith('x-ratelimit') || k === 'retry-after'),
+  );
+  expect(h).toEqual({
+    'x-ratelimit-limit-second': '1',
+    'x-ratelimit-remaining-second': '0',
+    'x-ratelimit-limit-minute': '5',
+    'x-ratelimit-remaining-minute': '4',
+    'retry-after': '1',
+  });
 });

@@ -637,13 +637,46 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.limitLabel = rule.label;
       for (const g of groups) if (g.rules.includes(rule)) this.limitKey = g.identity;
       this.deps.metrics.limitedRequest(api.plan.name, rule.label);
-      return this.fail(
-        refusal(rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
-        undefined,
-        states,
-      );
+      const refuse = (all: readonly LimitState[]) =>
+        this.fail(
+          refusal(rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited'),
+          undefined,
+          all,
+        );
+      // Kong's 429 carries every period's headers: the periods after the one that refused
+      // were not counted; they are read (checked, not counted) for their headers.
+      if (api.answers.style === 'kong') return this.withUnread(groups, states, scope, refuse);
+      return refuse(states);
     }
     allowed(states);
+  }
+
+  /** `states` and those of the rules not reached, read without counting, for the headers. */
+  private withUnread(
+    groups: readonly CountGroup[],
+    states: readonly LimitState[],
+    scope: string,
+    then: (all: readonly LimitState[]) => void,
+  ): void {
+    const store = this.deps.limits?.store;
+    const unread: Array<{ group: CountGroup; rule: LimitRule }> = [];
+    for (const group of groups)
+      for (const rule of group.rules)
+        if (!states.some((s) => s.rule === rule)) unread.push({ group, rule });
+    if (!store || unread.length === 0) return then(states);
+    const now = this.deps.clock();
+    const read = (u: { group: CountGroup; rule: LimitRule }) =>
+      store.hit({ api: scope, identity: u.group.identity }, [u.rule], now, u.group.cost, 'check');
+    Promise.all(unread.map(read)).then(
+      (more) => {
+        if (this.res.destroyed || this.finished) return;
+        then([...states, ...more.flat()]);
+      },
+      () => {
+        if (this.res.destroyed || this.finished) return;
+        then(states);
+      },
+    );
   }
 
   /** Rules whose increment-condition is decided by the answer (APIM), until it is known. */

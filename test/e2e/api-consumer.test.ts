@@ -42,7 +42,7 @@ import {
   type GatewayLogLine,
   type Idp,
 } from '../../src/api/index.js';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { ROOT } from '../helpers/cli.js';
 import { closedPort, startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { startRedis } from '../helpers/redis.js';
@@ -248,13 +248,7 @@ describe('startGateway is the gateway of `oidc-gw serve`, in process', () => {
       file,
       `apis:\n  - path: /\n    upstream: ${upstream.url}\n    jwks_uris: [${idp.jwksUri}]\n    surprise: 1\n`,
     );
-    const plan = await loadPlan({
-      files: [file],
-      env: {},
-      namedValues: {},
-      strict: false,
-      defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-    });
+    const plan = await loadTestPlan([file]);
     const gw = await start({ plan });
     expect(gw.warnings.map((w) => w.path)).toContain('apis[0].surprise');
     expect((await call(gw.url, await idp.token())).status).toBe(200);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { explainToken } from '../../src/gateway/http/explain-token.js';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { runCli, baseEnv } from '../helpers/cli.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
@@ -47,13 +47,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const plan = await loadPlan({
-    files: [file],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  const plan = await loadTestPlan([file]);
   gw = await startPlanGateway(plan);
 });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { hmacToken, nowSeconds } from '../helpers/gateway-tokens.js';
@@ -45,15 +45,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  gw = await startPlanGateway(
-    await loadPlan({
-      files: [file],
-      env: {},
-      namedValues: {},
-      strict: false,
-      defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-    }),
-  );
+  gw = await startPlanGateway(await loadTestPlan([file]));
 });
 
 afterAll(async () => {

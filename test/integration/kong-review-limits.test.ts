@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 
@@ -54,13 +54,7 @@ afterAll(async () => {
 
 async function gatewayAt(iso: string): Promise<TestGateway> {
   const at = Date.parse(iso);
-  const plan = await loadPlan({
-    files: [file],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  const plan = await loadTestPlan([file]);
   const gw = await startPlanGateway(plan, { now: () => at });
   gateways.push(gw);
   return gw;

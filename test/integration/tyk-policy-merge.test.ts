@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { hmacToken } from '../helpers/gateway-tokens.js';
@@ -81,13 +81,7 @@ beforeAll(async () => {
       },
     }),
   );
-  const plan = await loadPlan({
-    files: [apiFile, polFile],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  const plan = await loadTestPlan([apiFile, polFile]);
   gw = await startPlanGateway(plan, { now: () => AT });
 });
 

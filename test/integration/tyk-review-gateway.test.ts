@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { hmacToken, nowSeconds } from '../helpers/gateway-tokens.js';
@@ -60,13 +60,7 @@ async function gateway(api: Record<string, unknown>): Promise<TestGateway> {
     }),
   );
   writeFileSync(polFile, JSON.stringify(POLICIES));
-  const plan = await loadPlan({
-    files: [apiFile, polFile],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  const plan = await loadTestPlan([apiFile, polFile]);
   const gw = await startPlanGateway(plan);
   started.push(gw);
   return gw;

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import type { Warning } from '../../src/gateway/plan.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-kong-review-load-'));
@@ -19,13 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function warningsOf(yaml: string): Promise<Warning[]> {
   const file = join(dir, 'kong.yaml');
   writeFileSync(file, yaml);
-  const plan = await loadPlan({
-    files: [file],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  const plan = await loadTestPlan([file]);
   return [...plan.warnings];
 }
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadPlan } from '../../src/gateway/load/index.js';
+import { loadTestPlan } from '../helpers/plan.js';
 import type { Plan } from '../../src/gateway/plan.js';
 
 let dir: string;
@@ -51,13 +51,7 @@ const OIDC_API = {
 async function load(api: Record<string, unknown>): Promise<Plan> {
   const file = join(dir, `api-${n++}.json`);
   writeFileSync(file, JSON.stringify(api));
-  return loadPlan({
-    files: [file],
-    env: {},
-    namedValues: {},
-    strict: false,
-    defaults: { upstreamTimeoutMs: 5000, maxTokenBytes: 8192 },
-  });
+  return loadTestPlan([file]);
 }
 
 function paths(plan: Plan): string[] {

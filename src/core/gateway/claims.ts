@@ -314,19 +314,26 @@ export function checkPlanClaims(
   for (const rule of checks.claims) {
     if (rule.methods) continue; // the gateway's, per request (checkRequestRules)
     const problem = checkRule(payload, rule);
-    if (problem) {
-      const value = rule.failure === 'scope' ? undefined : claimAt(payload, rule.claim);
-      return {
-        refusal: problem,
-        detail: {
-          claim: rule.claim.join('.'),
-          check: rule.label,
-          ...(typeof value === 'string' ? { value: value.slice(0, 256) } : {}),
-        },
-      };
-    }
+    if (problem)
+      return ruleFailure(
+        problem,
+        rule,
+        rule.failure === 'scope' ? undefined : claimAt(payload, rule.claim),
+      );
   }
   return undefined;
+}
+
+/** A failed rule with the facts a gateway's message may quote (the value when a string, bounded). */
+function ruleFailure(problem: Refusal, rule: ClaimRule, value: unknown): ClaimFailure {
+  return {
+    refusal: problem,
+    detail: {
+      claim: rule.claim.join('.'),
+      check: rule.label,
+      ...(typeof value === 'string' ? { value: value.slice(0, 256) } : {}),
+    },
+  };
 }
 
 /** `aud` against the allowed audiences (any-of); undefined when it holds. */
@@ -380,16 +387,7 @@ export function checkRequestRules(
     if (!rule.methods || !rule.methods.includes(request.method)) continue;
     const value = claim(rule.claim);
     const problem = checkRuleValue(value, rule);
-    if (problem) {
-      return {
-        refusal: problem,
-        detail: {
-          claim: rule.claim.join('.'),
-          check: rule.label,
-          ...(typeof value === 'string' ? { value: value.slice(0, 256) } : {}),
-        },
-      };
-    }
+    if (problem) return ruleFailure(problem, rule, value);
   }
   return undefined;
 }

@@ -4,7 +4,9 @@
  * route takes gets Kong's 404 `no Route matched with those values`; of two
  * routes on one path, the one naming hosts wins for its host
  * (https://developer.konghq.com/gateway/routing/expressions/ and the
- * traditional router's matching rules). A decK file served in front of a
+ * traditional router's matching rules); with `strip_path`, a request for
+ * exactly the route's path goes to the service path as written
+ * (`path_handling` v0: https://developer.konghq.com/gateway/entities/route/). A decK file served in front of a
  * real upstream; node:http sets the Host header.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +77,18 @@ function send(
     req.end();
   });
 }
+
+test('strip_path: exactly the route path goes to the service path as written (Kong path_handling v0)', async () => {
+  expect(await send('GET', '/orders')).toMatchObject({ status: 200, upstreamPath: '/orders-svc' });
+  expect(await send('GET', '/orders?page=2')).toMatchObject({
+    status: 200,
+    upstreamPath: '/orders-svc?page=2',
+  });
+  expect(await send('GET', '/orders/')).toMatchObject({
+    status: 200,
+    upstreamPath: '/orders-svc/',
+  });
+});
 
 test('methods: GET takes the route, POST on another host does not', async () => {
   expect(await send('GET', '/orders/1')).toMatchObject({

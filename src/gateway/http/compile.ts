@@ -399,6 +399,7 @@ export async function compilePlan(plan: Plan, deps: CompileDeps): Promise<Compil
         ...(a.plan.match.hosts ? { hosts: a.plan.match.hosts } : {}),
         stripPath: a.plan.match.stripPath,
         basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, ''),
+        ...(a.plan.source.format === 'kong' ? { basePathAsWritten: url.pathname } : {}),
         value: a,
       };
     }),

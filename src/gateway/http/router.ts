@@ -26,6 +26,11 @@ export interface Route<T> {
   readonly stripPath: boolean;
   /** The upstream's base path without a trailing `/` ('' for none). */
   readonly basePath: string;
+  /**
+   * Kong (path_handling v0): a request for exactly the stripped prefix goes
+   * to the service path as written (`/api`, not `/api/`).
+   */
+  readonly basePathAsWritten?: string;
   readonly value: T;
 }
 
@@ -113,7 +118,11 @@ export class Router<T> {
       let rest = normalized;
       if (route.stripPath && p !== '/') {
         rest = normalized.slice(p.length);
-        if (rest === '' || rest.charCodeAt(0) === 0x3f /* ? */) rest = `/${rest}`;
+        if (rest === '' || rest.charCodeAt(0) === 0x3f /* ? */) {
+          if (route.basePathAsWritten !== undefined)
+            return { ok: true, route, upstreamPath: route.basePathAsWritten + rest };
+          rest = `/${rest}`;
+        }
       }
       return { ok: true, route, upstreamPath: route.basePath + rest };
     }

@@ -310,6 +310,12 @@ export interface ApiPlan {
   /** Unique within the plan; the `api` log field and metrics label. */
   readonly name: string;
   readonly source: { readonly format: SourceFormat; readonly file: string; readonly path: string };
+  /**
+   * Kong `anonymous` (jwt, openid-connect): a request that fails
+   * authentication goes on as this consumer (`consumer_id`,
+   * `consumer_username`, `consumer_custom_id`), with X-Anonymous-Consumer.
+   */
+  readonly anonymous?: Readonly<Record<string, string>>;
   readonly match: {
     /** Path prefix, starting with `/`, no trailing `/` except for the root. */
     readonly path: string;

@@ -381,7 +381,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
           credentials.clientCredentials.from.filter((f) => f !== 'body'),
         );
         if (caller.kind === 'malformed') {
-          return this.fail(
+          return this.authFailed(
             refusal('client_credentials_invalid', { description: 'malformed client credentials' }),
           );
         }
@@ -392,16 +392,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
         }
       }
       const extracted = extractToken(api.plan.token, req.rawHeaders, url);
-      if ('refusal' in extracted) return this.fail(extracted.refusal);
+      if ('refusal' in extracted) return this.authFailed(extracted.refusal);
       const token = extracted.token;
       if (api.introspector && (!credentials.bearer || !looksLikeJws(token))) {
         return this.introspect(api, token);
       }
-      if (!credentials.bearer) return this.fail(refusal('missing_token'));
+      if (!credentials.bearer) return this.authFailed(refusal('missing_token'));
       this.verifyToken(api, token, undefined);
     } catch (error) {
       this.internalError(error);
     }
+  }
+
+  /**
+   * Authentication failed: refused, or with Kong's `anonymous`, let through as
+   * that consumer (the refusal is still the log's reason for why).
+   */
+  private authFailed(r: Refusal, detail?: RefusalDetail): void {
+    const api = this.api;
+    const anonymous = api?.plan.anonymous;
+    if (!api || !anonymous) return this.fail(r, detail);
+    this.gatewayReason = `anonymous (${r.reason})`;
+    this.accepted(api, { ...ANONYMOUS, credential: anonymous }, undefined);
   }
 
   /** Path the upstream gets (the API's base path joined with the rest). */
@@ -423,7 +435,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private settle(api: CompiledApi, outcome: Outcome, authorization: string | undefined): void {
     if (this.res.destroyed || this.finished) return;
-    if (!outcome.ok) return this.fail(outcome.refusal, outcome.detail);
+    if (!outcome.ok) return this.authFailed(outcome.refusal, outcome.detail);
     this.accepted(api, outcome.verified, authorization);
   }
 
@@ -433,7 +445,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       (result) => {
         if (this.res.destroyed || this.finished) return;
         if (!result.ok) {
-          return this.fail(refusal(result.reason as ReasonCode));
+          return this.authFailed(refusal(result.reason as ReasonCode));
         }
         this.verifyToken(api, result.accessToken, `Bearer ${result.accessToken}`);
       },
@@ -448,8 +460,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     api.introspector?.introspect(token).then(
       (result) => {
         if (this.res.destroyed || this.finished) return;
-        if ('error' in result) return this.fail(refusal('idp_unavailable'));
-        if (!result.active) return this.fail(refusal('token_inactive'));
+        if ('error' in result) return this.authFailed(refusal('idp_unavailable'));
+        if (!result.active) return this.authFailed(refusal('token_inactive'));
         const outcome = api.verifier.acceptClaims(result.claims, this.deps.clock());
         this.settle(api, outcome, undefined);
       },
@@ -866,7 +878,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const { req, upgradeSocket } = this;
     const forwarded = v.forward as { readonly headers: readonly string[] };
     let extra = forwarded.headers;
-    if (api.plan.forward.consumerHeaders && v.credential) {
+    if (v.credential && (api.plan.forward.consumerHeaders || v.credential['anonymous'])) {
       const c = v.credential;
       const more: string[] = [...extra];
       if (c['consumer_id'] !== undefined) more.push('x-consumer-id', c['consumer_id']);
@@ -876,6 +888,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         more.push('x-consumer-username', c['consumer_username']);
       if (c['credential_id'] !== undefined)
         more.push('x-credential-identifier', c['credential_id']);
+      if (c['anonymous'] !== undefined) more.push('x-anonymous-consumer', 'true');
       extra = more;
     }
     const stripAuthorization = api.plan.forward.stripAuthorization || authorization !== undefined;

@@ -118,13 +118,6 @@ export function compileJwt(
     fail(where, `${at}.maximum_expiration`, 'Kong requires "exp" in claims_to_verify with it');
   }
   const realm = optString(where, c['realm'], `${at}.realm`);
-  if (optString(where, c['anonymous'], `${at}.anonymous`) !== undefined) {
-    warn(
-      where,
-      `${at}.anonymous`,
-      'anonymous consumers are not emulated: a request without a valid token is refused',
-    );
-  }
   if (optBoolean(where, c['run_on_preflight'], `${at}.run_on_preflight`) === false) {
     warn(where, `${at}.run_on_preflight`, 'OPTIONS requests are verified like any other');
   }
@@ -242,6 +235,7 @@ export function compileJwt(
 // openid-connect (Enterprise; its documented schema)
 
 const OIDC_READ = new Set([
+  'anonymous',
   'issuer',
   'issuers_allowed',
   'extra_jwks_uris',

@@ -730,6 +730,7 @@ function apisOf(
     auth = noAuth(ctx);
     warn(where, path, 'no authentication plugin: every request is proxied', 'note');
   }
+  const anonymous = anonymousConsumer(reg, jwt ?? oidc);
   const rl = plugins.get('rate-limiting');
   const rate = rl ? compileRateLimiting(rl, route.service.key, rl.where) : undefined;
   const limits: readonly LimitRule[] = rate?.limits ?? [];
@@ -760,7 +761,37 @@ function apisOf(
     answers,
     ...(scope === undefined ? {} : { counterScope: scope }),
     ...(auth.credentialClaim === undefined ? {} : { credentialClaim: auth.credentialClaim }),
+    ...(anonymous ? { anonymous } : {}),
   }));
+}
+
+/**
+ * The auth plugin's `anonymous` (a consumer id or username): a request that
+ * fails authentication goes on as that consumer, with its X-Consumer-*
+ * headers and X-Anonymous-Consumer: true (Kong's jwt and openid-connect).
+ * A consumer the file does not have is an error: Kong would answer 500.
+ */
+function anonymousConsumer(
+  reg: Registry,
+  plugin: PluginRec | undefined,
+): Record<string, string> | undefined {
+  if (!plugin) return undefined;
+  const at = `${plugin.path}.config.anonymous`;
+  const ref = optString(plugin.where, plugin.config['anonymous'], at);
+  if (ref === undefined || ref === '') return undefined;
+  const consumer = reg.findConsumer(ref);
+  if (!consumer)
+    fail(
+      plugin.where,
+      at,
+      `no consumer ${ref}: Kong answers 500 to every request that fails authentication`,
+    );
+  return {
+    consumer_id: consumer.id,
+    ...(consumer.username !== undefined ? { consumer_username: consumer.username } : {}),
+    ...(consumer.customId !== undefined ? { consumer_custom_id: consumer.customId } : {}),
+    anonymous: 'true',
+  };
 }
 
 /** A plugin on a service or global is compiled once per route: say each thing once. */

@@ -1,0 +1,109 @@
+/**
+ * Kong's `anonymous` on the jwt plugin (docs/gateways/kong.md): a request
+ * that fails authentication (no token, a bad one) goes on as the anonymous
+ * consumer, with its X-Consumer-* headers and X-Anonymous-Consumer: true; a
+ * valid token goes on as its own consumer; rate limiting by consumer counts
+ * the anonymous consumer apart
+ * (https://developer.konghq.com/plugins/jwt/reference/, `config.anonymous`).
+ * A decK file served in front of a real upstream, HS256 tokens.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { PlanError } from '../../src/gateway/plan.js';
+import { loadTestPlan } from '../helpers/plan.js';
+import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
+import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
+import { hmacToken, nowSeconds } from '../helpers/gateway-tokens.js';
+
+const SECRET = 'kong-anonymous-secret-kong-anonymous-secret';
+const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-kong-anon-'));
+let upstream: Upstream;
+let gw: TestGateway;
+
+function deck(anonymous: string): string {
+  return [
+    '_format_version: "3.0"',
+    'services:',
+    '  - name: orders',
+    `    url: ${upstream.url}`,
+    '    routes:',
+    '      - name: orders',
+    '        paths: [/orders]',
+    '        plugins:',
+    '          - name: jwt',
+    `            config: {anonymous: ${anonymous}}`,
+    '          - name: rate-limiting',
+    '            config: {minute: 2, limit_by: consumer}',
+    'consumers:',
+    '  - username: alice',
+    '    jwt_secrets:',
+    '      - key: issuer-a',
+    `        secret: ${SECRET}`,
+    '  - username: guest',
+    '    custom_id: guest-0',
+    '',
+  ].join('\n');
+}
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  const file = join(dir, 'kong.yaml');
+  writeFileSync(file, deck('guest'));
+  const at = Date.parse('2027-03-10T12:00:05Z');
+  gw = await startPlanGateway(await loadTestPlan([file]), { now: () => at });
+});
+
+afterAll(async () => {
+  await Promise.all([gw?.close(), upstream?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function get(authorization?: string) {
+  const res = await fetch(`${gw.url}/orders`, {
+    headers: {
+      'x-anonymous-consumer': 'forged',
+      ...(authorization ? { authorization } : {}),
+    },
+  });
+  const text = await res.text();
+  const seen =
+    res.status === 200
+      ? (JSON.parse(text) as { headers: Record<string, string[]> }).headers
+      : undefined;
+  return { status: res.status, seen };
+}
+
+test('no token and a bad token go on as the anonymous consumer; a valid one as its own', async () => {
+  const none = await get();
+  expect(none.status).toBe(200);
+  expect(none.seen?.['x-consumer-username']).toEqual(['guest']);
+  expect(none.seen?.['x-consumer-custom-id']).toEqual(['guest-0']);
+  // The client's own copy never passes: Kong's value only.
+  expect(none.seen?.['x-anonymous-consumer']).toEqual(['true']);
+  const bad = await get('Bearer not.a.token');
+  expect(bad.status).toBe(200);
+  expect(bad.seen?.['x-consumer-username']).toEqual(['guest']);
+  // Two anonymous requests used up guest's 2 per minute.
+  expect((await get()).status).toBe(429);
+
+  const t = hmacToken(
+    { alg: 'HS256', typ: 'JWT' },
+    { iss: 'issuer-a', exp: nowSeconds() + 3600 * 24 * 365 },
+    SECRET,
+  );
+  const alice = await get(`Bearer ${t}`);
+  expect(alice.status).toBe(200);
+  expect(alice.seen?.['x-consumer-username']).toEqual(['alice']);
+  expect(alice.seen?.['x-anonymous-consumer']).toBeUndefined();
+});
+
+test('an anonymous consumer the file does not have is an error naming the field', async () => {
+  const file = join(dir, 'missing.yaml');
+  writeFileSync(file, deck('nobody'));
+  const error = await loadTestPlan([file]).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(PlanError);
+  expect((error as PlanError).path).toBe('services[0].routes[0].plugins[0].config.anonymous');
+  expect((error as PlanError).detail).toContain('no consumer nobody');
+});

@@ -139,6 +139,16 @@ async function explainApi(api: CompiledApi, token: string, nowMs: number): Promi
     };
   }
   const outcome = await decide(api, token, nowMs);
+  if (!outcome.ok && api.plan.anonymous) {
+    // Kong's anonymous: the refused token goes on as that consumer.
+    return {
+      ...base,
+      accepted: true,
+      counted: [],
+      upstream: api.plan.upstream.url,
+      note: `refused (${outcome.refusal.reason}), so it goes on as the anonymous consumer ${api.plan.anonymous['consumer_username'] ?? api.plan.anonymous['consumer_id']}`,
+    };
+  }
   if (!outcome.ok) return refuse(outcome.refusal, outcome.detail);
   const v = outcome.verified;
   if ('refusal' in v.forward) return refuse(v.forward.refusal);

@@ -1104,6 +1104,13 @@ describe("Microsoft's validate-jwt samples that read the request", () => {
       { 'jwt-signing-key': Buffer.from(secret).toString('base64') },
     );
     expect(plan.warnings.map((w) => w.message).join('\n')).not.toContain('no <audiences>');
+    expect(plan.warnings).toContainEqual(
+      expect.objectContaining({
+        kind: 'note',
+        path: '/policies/inbound/validate-jwt[1]/audiences',
+        message: expect.stringContaining('a client can pick the audience'),
+      }),
+    );
     const gw = await startPlanGateway(plan);
     open.push(gw);
     const now = Math.floor(Date.now() / 1000);

@@ -691,6 +691,13 @@ function readValidateJwt(r: Reader, node: XNode, order: number): JwtPart {
       p,
       'validate-jwt has no key oidc-gw can use: add an openid-config, or issuer-signing-keys with a base64 key or n/e',
     );
+  if (audienceFromHost)
+    warn(
+      r,
+      `${p}/audiences`,
+      'note',
+      'the audience is the host the client calls (context.Request.OriginalUrl.Host): locally that is whatever Host header a client sends, so a client can pick the audience a token must have; the deployed APIM only takes its configured host names',
+    );
   if (audiences.length === 0 && !audienceFromHost)
     warn(
       r,

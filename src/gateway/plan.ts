@@ -316,6 +316,11 @@ export interface ApiPlan {
    * `consumer_username`, `consumer_custom_id`), with X-Anonymous-Consumer.
    */
   readonly anonymous?: Readonly<Record<string, string>>;
+  /**
+   * Kong `run_on_preflight: false`: an OPTIONS request is not authenticated
+   * (it goes on with no consumer; limits still count it).
+   */
+  readonly preflightUnauthenticated?: boolean;
   readonly match: {
     /** Path prefix, starting with `/`, no trailing `/` except for the root. */
     readonly path: string;

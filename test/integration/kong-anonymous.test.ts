@@ -4,7 +4,8 @@
  * consumer, with its X-Consumer-* headers and X-Anonymous-Consumer: true; a
  * valid token goes on as its own consumer; rate limiting by consumer counts
  * the anonymous consumer apart
- * (https://developer.konghq.com/plugins/jwt/reference/, `config.anonymous`).
+ * (https://developer.konghq.com/plugins/jwt/reference/, `config.anonymous`); and
+ * `run_on_preflight: false` lets OPTIONS requests through unauthenticated.
  * A decK file served in front of a real upstream, HS256 tokens.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -106,4 +107,39 @@ test('an anonymous consumer the file does not have is an error naming the field'
   expect(error).toBeInstanceOf(PlanError);
   expect((error as PlanError).path).toBe('services[0].routes[0].plugins[0].config.anonymous');
   expect((error as PlanError).detail).toContain('no consumer nobody');
+});
+
+test('run_on_preflight: false lets OPTIONS through unauthenticated; other methods still need a token', async () => {
+  const file = join(dir, 'preflight.yaml');
+  writeFileSync(
+    file,
+    [
+      '_format_version: "3.0"',
+      'services:',
+      '  - name: orders',
+      `    url: ${upstream.url}`,
+      '    routes:',
+      '      - name: orders',
+      '        paths: [/orders]',
+      '        plugins:',
+      '          - name: jwt',
+      '            config: {run_on_preflight: false}',
+      '',
+    ].join('\n'),
+  );
+  const plan = await loadTestPlan([file]);
+  expect(plan.warnings.map((w) => w.path)).not.toContain(
+    'services[0].routes[0].plugins[0].config.run_on_preflight',
+  );
+  const preflight = await startPlanGateway(plan);
+  try {
+    const options = await fetch(`${preflight.url}/orders`, { method: 'OPTIONS' });
+    await options.arrayBuffer();
+    expect(options.status).toBe(200);
+    const get = await fetch(`${preflight.url}/orders`);
+    expect(get.status).toBe(401);
+    expect(await get.json()).toMatchObject({ message: 'Unauthorized' });
+  } finally {
+    await preflight.close();
+  }
 });

@@ -371,7 +371,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // No credential at all (Tyk keyless, a Kong route without an auth plugin): proxied unchecked.
       if (
         api.plan.auth === 'none' ||
-        (!credentials.bearer && !credentials.clientCredentials && !credentials.introspection)
+        (!credentials.bearer && !credentials.clientCredentials && !credentials.introspection) ||
+        // Kong run_on_preflight: false: the auth plugin does not run on OPTIONS.
+        (api.plan.preflightUnauthenticated === true && req.method === 'OPTIONS')
       ) {
         return this.accepted(api, ANONYMOUS, undefined);
       }

@@ -118,9 +118,6 @@ export function compileJwt(
     fail(where, `${at}.maximum_expiration`, 'Kong requires "exp" in claims_to_verify with it');
   }
   const realm = optString(where, c['realm'], `${at}.realm`);
-  if (optBoolean(where, c['run_on_preflight'], `${at}.run_on_preflight`) === false) {
-    warn(where, `${at}.run_on_preflight`, 'OPTIONS requests are verified like any other');
-  }
   warnUnread(where, c, at, JWT_READ, {}, 'jwt');
 
   const keyed: KeyedTrust['credentials'][number][] = [];
@@ -236,6 +233,7 @@ export function compileJwt(
 
 const OIDC_READ = new Set([
   'anonymous',
+  'run_on_preflight',
   'issuer',
   'issuers_allowed',
   'extra_jwks_uris',

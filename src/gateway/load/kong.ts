@@ -731,6 +731,15 @@ function apisOf(
     warn(where, path, 'no authentication plugin: every request is proxied', 'note');
   }
   const anonymous = anonymousConsumer(reg, jwt ?? oidc);
+  const authPlugin = jwt ?? oidc;
+  const preflight =
+    authPlugin === undefined
+      ? undefined
+      : optBoolean(
+          authPlugin.where,
+          authPlugin.config['run_on_preflight'],
+          `${authPlugin.path}.config.run_on_preflight`,
+        );
   const rl = plugins.get('rate-limiting');
   const rate = rl ? compileRateLimiting(rl, route.service.key, rl.where) : undefined;
   const limits: readonly LimitRule[] = rate?.limits ?? [];
@@ -762,6 +771,7 @@ function apisOf(
     ...(scope === undefined ? {} : { counterScope: scope }),
     ...(auth.credentialClaim === undefined ? {} : { credentialClaim: auth.credentialClaim }),
     ...(anonymous ? { anonymous } : {}),
+    ...(preflight === false ? { preflightUnauthenticated: true } : {}),
   }));
 }
 

@@ -10,7 +10,13 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startIdp, type Idp } from '../../src/api/idp.js';
-import { cleanEnv, runOnce, startServe, type ServeProcess } from '../helpers/gateway-cli.js';
+import {
+  cleanEnv,
+  runOnce,
+  startServe,
+  waitForLog,
+  type ServeProcess,
+} from '../helpers/gateway-cli.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -34,27 +40,6 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()?.stop('SIGKILL');
   upstream.requests.length = 0;
 });
-
-/** Resolves when `proc`'s stderr matches `pattern` (event-driven, bounded). */
-function waitForLog(proc: ServeProcess, pattern: RegExp, ms = 15_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(proc.stderr());
-      if (m) {
-        clearTimeout(timer);
-        proc.child.stderr?.off('data', check);
-        resolve(m[0]);
-        return true;
-      }
-      return false;
-    };
-    const timer = setTimeout(() => {
-      proc.child.stderr?.off('data', check);
-      reject(new Error(`no ${String(pattern)} in the log within ${ms} ms:\n${proc.stderr()}`));
-    }, ms);
-    if (!check()) proc.child.stderr?.on('data', check);
-  });
-}
 
 async function serve(extra: string[]): Promise<ServeProcess & { admin: string }> {
   const proc = await startServe(

@@ -9,7 +9,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startIdp, type Idp } from '../../src/api/idp.js';
 import { mergeMetrics } from '../../src/services/workers.js';
-import { cleanEnv, runOnce, startServe, type ServeProcess } from '../helpers/gateway-cli.js';
+import {
+  cleanEnv,
+  runOnce,
+  startServe,
+  waitForLog,
+  type ServeProcess,
+} from '../helpers/gateway-cli.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -33,25 +39,6 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()?.stop('SIGKILL');
   upstream.requests.length = 0;
 });
-
-/** Resolves with the match when `proc`'s stderr matches `pattern` (event-driven, bounded). */
-function waitForLog(proc: ServeProcess, pattern: RegExp, ms = 20_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = pattern.exec(proc.stderr());
-      if (!m) return false;
-      clearTimeout(timer);
-      proc.child.stderr?.off('data', check);
-      resolve(m);
-      return true;
-    };
-    const timer = setTimeout(() => {
-      proc.child.stderr?.off('data', check);
-      reject(new Error(`no ${String(pattern)} in the log within ${ms} ms:\n${proc.stderr()}`));
-    }, ms);
-    if (!check()) proc.child.stderr?.on('data', check);
-  });
-}
 
 function alive(pid: number): boolean {
   try {

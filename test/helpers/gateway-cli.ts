@@ -87,6 +87,29 @@ export async function startServe(
   };
 }
 
+/** Resolves with the match once `proc`'s stderr matches `pattern` (event-driven, bounded by `ms`). */
+export function waitForLog(
+  proc: ServeProcess,
+  pattern: RegExp,
+  ms = 20_000,
+): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(proc.stderr());
+      if (!m) return false;
+      clearTimeout(timer);
+      proc.child.stderr?.off('data', check);
+      resolve(m);
+      return true;
+    };
+    const timer = setTimeout(() => {
+      proc.child.stderr?.off('data', check);
+      reject(new Error(`no ${String(pattern)} in the log within ${ms} ms:\n${proc.stderr()}`));
+    }, ms);
+    if (!check()) proc.child.stderr?.on('data', check);
+  });
+}
+
 /** Runs `oidc-gw ARGS` to completion (for start-up failures and --help). */
 export function runOnce(
   args: readonly string[],

@@ -354,6 +354,9 @@ function audienceProblem(aud: unknown, allowed: readonly string[]): ClaimFailure
   };
 }
 
+/** The path `checkRequestRules` reads `aud` by (the same array each time: a gateway may index by it). */
+export const AUD_PATH: readonly string[] = Object.freeze(['aud']);
+
 /** What a request-dependent check reads of the request. */
 export interface RequestFacts {
   readonly method: string;
@@ -370,7 +373,7 @@ export function hasRequestRules(checks: Checks): boolean {
  * The checks the verifier leaves to the gateway because they depend on the
  * request: the audience when the host is one (`audienceFromHost`), then the
  * method-scoped rules, in order. `claim(path)` gives a claim of the verified
- * token. Undefined when they hold.
+ * token; `path` is AUD_PATH or a rule's own `claim` array. Undefined when they hold.
  */
 export function checkRequestRules(
   checks: Checks,
@@ -380,7 +383,7 @@ export function checkRequestRules(
   if (checks.audienceFromHost) {
     const allowed =
       request.host === undefined ? checks.audiences : [...checks.audiences, request.host];
-    const problem = audienceProblem(claim(['aud']), allowed);
+    const problem = audienceProblem(claim(AUD_PATH), allowed);
     if (problem) return problem;
   }
   for (const rule of checks.claims) {

@@ -7,7 +7,7 @@
  */
 import { Pool } from 'undici';
 import { normalizeHeaderName } from '../../core/gateway/forward.js';
-import { hasRequestRules } from '../../core/gateway/claims.js';
+import { AUD_PATH, hasRequestRules } from '../../core/gateway/claims.js';
 import type { FetchLike } from '../../core/issuer.js';
 import type { RemoteKeySet } from '../../core/gateway/jwks.js';
 import {
@@ -105,11 +105,11 @@ export interface CompiledApi {
   /**
    * Checks the verifier leaves to the request (core/gateway/claims.ts
    * checkRequestRules), with the indexes in `Verified.kept` of the claims
-   * they read (by claimKey).
+   * they read, by path array (AUD_PATH or the rule's own `claim`).
    */
   readonly requestChecks?: {
     readonly checks: ApiPlan['checks'];
-    readonly index: ReadonlyMap<string, number>;
+    readonly index: ReadonlyMap<readonly string[], number>;
   };
 }
 
@@ -189,7 +189,7 @@ async function keyedTrust(api: ApiPlan): Promise<KeyedCredentials | undefined> {
   return { claim: keyedBy.claim, byValue };
 }
 
-export function claimKey(path: readonly string[]): string {
+function claimKey(path: readonly string[]): string {
   return JSON.stringify(path);
 }
 
@@ -254,12 +254,12 @@ async function compileApi(
   // Checks that depend on the request (the host as an audience, method-scoped rules).
   let requestChecks: CompiledApi['requestChecks'];
   if (hasRequestRules(api.checks)) {
-    const index = new Map<string, number>();
+    const index = new Map<readonly string[], number>();
     const paths = [
-      ...(api.checks.audienceFromHost ? [['aud']] : []),
+      ...(api.checks.audienceFromHost ? [AUD_PATH] : []),
       ...api.checks.claims.filter((r) => r.methods).map((r) => r.claim),
     ];
-    for (const path of paths) index.set(claimKey(path), keep(path));
+    for (const path of paths) index.set(path, keep(path));
     requestChecks = { checks: api.checks, index };
   }
   const credentialIndex = api.credentialClaim ? keep(api.credentialClaim) : undefined;

@@ -26,7 +26,7 @@ import { extractToken, headerValues } from '../check/token-source.js';
 import type { CountMode, LimitState, LimitStore } from '../limits/types.js';
 import type { CompiledCondition, ExprContext } from '../load/apim-expr.js';
 import type { HeaderCheck, LimitRule, PolicyBinding } from '../plan.js';
-import { claimKey, type CompiledApi, type CompiledPlan } from './compile.js';
+import type { CompiledApi, CompiledPlan } from './compile.js';
 
 export interface LimitRunner {
   readonly store: LimitStore;
@@ -491,7 +491,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         rc.checks,
         { method: this.req.method ?? 'GET', host: hostName(this.req.headers.host) },
         (path) => {
-          const i = rc.index.get(claimKey(path));
+          const i = rc.index.get(path);
           return i === undefined ? undefined : v.kept[i];
         },
       );

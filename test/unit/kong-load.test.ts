@@ -631,6 +631,29 @@ vaults: [{name: env, prefix: e}]
     ]);
   });
 
+  test('a disabled service: its routes, and top-level routes and plugins naming it, are skipped with a note', async () => {
+    const text = `_format_version: "3.0"
+services:
+  - {name: off, enabled: false, url: "http://127.0.0.1:9", routes: [{name: nested, paths: [/n]}]}
+  - {name: on, url: "http://127.0.0.1:9", routes: [{name: live, paths: [/l]}]}
+routes:
+  - {name: top, service: off, paths: [/t]}
+plugins:
+  - {name: jwt, service: off}
+  - {name: jwt, route: nested}
+  - {name: jwt, route: top}
+`;
+    const { apis, warnings } = await loadKong([doc('d.yaml', text)], ctx());
+    expect(apis.map((a) => a.match.path)).toEqual(['/l']);
+    expect(apis[0]?.credentials).toEqual({ bearer: false });
+    expect(messagesAt(warnings, 'services[0]')).toContain(
+      'note: service disabled: its routes are not served',
+    );
+    expect(messagesAt(warnings, 'routes[0]')).toEqual([
+      'note: service off is disabled: this route is not served',
+    ]);
+  });
+
   test('duplicate API names are a PlanError', async () => {
     const text = `_format_version: "3.0"
 services:

@@ -281,6 +281,8 @@ class Registry {
   readonly consumers = new Map<string, ConsumerRec>();
   readonly secrets: { where: Where; path: string; raw: Json; consumer: ConsumerRec }[] = [];
   readonly upstreams = new Map<string, string>();
+  /** Ids and names of disabled services and of their nested routes: what refers to them is skipped. */
+  readonly disabled = new Set<string>();
   readonly pendingRoutes: { where: Where; path: string; raw: Json; ref: string }[] = [];
   readonly pendingSecrets: { where: Where; path: string; raw: Json; ref: string }[] = [];
   readonly pendingPlugins: {
@@ -356,6 +358,12 @@ function addService(reg: Registry, where: Where, raw: unknown, path: string): vo
   };
   if (optBoolean(where, s['enabled'], `${path}.enabled`) === false) {
     warn(where, path, 'service disabled: its routes are not served', 'note');
+    for (const ref of [id, name]) if (ref !== undefined) reg.disabled.add(ref);
+    for (const r of optArray(where, s['routes'], `${path}.routes`) ?? []) {
+      const route = isObject(r) ? r : {};
+      for (const ref of [route['id'], route['name']])
+        if (typeof ref === 'string') reg.disabled.add(ref);
+    }
     return;
   }
   reg.services.push(rec);
@@ -497,6 +505,12 @@ function collect(reg: Registry, where: Where, root: Json): void {
 /** Top-level routes, secrets and plugins refer to entities of any file: resolved once all are read. */
 function resolve(reg: Registry): void {
   for (const r of reg.pendingRoutes) {
+    if (reg.disabled.has(r.ref)) {
+      warn(r.where, r.path, `service ${r.ref} is disabled: this route is not served`, 'note');
+      for (const ref of [r.raw['id'], r.raw['name']])
+        if (typeof ref === 'string') reg.disabled.add(ref);
+      continue;
+    }
     const service = reg.findService(r.ref);
     if (!service) fail(r.where, `${r.path}.service`, `no service named ${r.ref}`);
     addRoute(reg, r.where, r.raw, r.path, service);
@@ -507,6 +521,12 @@ function resolve(reg: Registry): void {
     reg.secrets.push({ where: s.where, path: s.path, raw: s.raw, consumer });
   }
   for (const p of reg.pendingPlugins) {
+    // A plugin on a disabled service, or on one of its routes, applies to nothing served.
+    if (
+      (p.route !== undefined && reg.disabled.has(p.route)) ||
+      (p.service !== undefined && reg.disabled.has(p.service))
+    )
+      continue;
     if (p.route !== undefined) {
       const route = reg.findRoute(p.route);
       if (!route) fail(p.where, `${p.path}.route`, `no route named ${p.route}`);

@@ -514,6 +514,9 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const warn = (message: string) => log.note(message, 'warn');
   const note = (message: string) => log.note(message);
 
+  const redis = opts['redis'];
+  if (redis !== undefined && typeof redis !== 'string') throw usage('redis takes a URL');
+
   // Our own connections to IdPs, closed on stop() (proxies from the environment, as `serve`).
   const agent = new EnvHttpProxyAgent({ proxyTunnel: false } as ConstructorParameters<
     typeof EnvHttpProxyAgent
@@ -522,9 +525,7 @@ export async function startGateway(options: StartGatewayOptions): Promise<Gatewa
   const metrics = new GatewayMetrics();
 
   let store: LimitStore | undefined;
-  const redis = opts['redis'];
   if (redis !== undefined) {
-    if (typeof redis !== 'string') throw usage('redis takes a URL');
     const [{ connectRedisStore }, { isLimitStoreUnavailable }] = await Promise.all([
       import('../gateway/limits/redis-store.js'),
       import('../gateway/limits/errors.js'),

@@ -223,7 +223,9 @@ export class Introspector {
       const text = describeIdpFailure(error, 'introspection request', endpoint);
       if (code !== undefined && TOKEN_REFUSALS.has(code)) {
         // An answer about the token, not about the IdP: it will not become introspectable.
-        this.options.log?.(`introspection: the IdP does not introspect this token: ${text}`);
+        this.options.log?.(
+          `introspection: the IdP does not introspect this token: ${this.scrub(text, token)}`,
+        );
         const now = this.options.now();
         this.cache.set(
           key,

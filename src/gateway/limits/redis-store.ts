@@ -56,9 +56,21 @@ export interface RedisStoreOptions {
   readonly onHealthChange?: (healthy: boolean) => void;
 }
 
-/** The URL with any password replaced by `***`, for messages. */
+/**
+ * The URL with any password replaced by `***`, for messages. The user
+ * information is everything between `://` and the LAST `@` before the path
+ * (a password may hold `@` or `/`); a user name without a password stays.
+ */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^([a-z+]+:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+  const m = /^([a-z+]+:\/\/)(.*)$/is.exec(url);
+  if (!m) return url;
+  const rest = m[2] as string;
+  const at = rest.lastIndexOf('@');
+  if (at === -1) return url;
+  const info = rest.slice(0, at);
+  const colon = info.indexOf(':');
+  const user = colon === -1 ? info : info.slice(0, colon);
+  return `${m[1]}${colon === -1 ? user : `${user}:***`}${rest.slice(at)}`;
 }
 
 /** The URL node-redis is given, or LimitStoreUnavailable('invalid_url'). */

@@ -82,11 +82,17 @@ function upstreamFailure(error: unknown): { status: 502 | 504; reason: string } 
 function framingProblem(
   req: IncomingMessage,
 ): { status: number; reason: string; body: Record<string, string> } | undefined {
+  // From the raw list, in one pass (req.headers would build an object per request).
   let hosts = 0;
+  let te: string | undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i] as string;
     if (n.length === 4 && n.toLowerCase() === 'host') hosts++;
+    else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') {
+      const v = raw[i + 1] as string;
+      te = te === undefined ? v : `${te}, ${v}`; // joined as Node joins it
+    }
   }
   if (hosts > 1) {
     return {
@@ -95,7 +101,6 @@ function framingProblem(
       body: { error: 'invalid_request', error_description: 'more than one Host header' },
     };
   }
-  const te = req.headers['transfer-encoding'];
   if (te !== undefined && te.toLowerCase() !== 'chunked') {
     const codings = te.split(',').map((c) => c.trim().toLowerCase());
     const unknown = codings.some((c) => c !== 'chunked');
@@ -273,13 +278,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const { res, deps } = this;
     if (!res.writableFinished) this.controller?.abort(new Error('the client went away'));
     deps.metrics.inflight--;
-    const status =
-      this.status ??
-      (res.headersSent && res.writableFinished
-        ? res.statusCode
-        : res.headersSent
-          ? res.statusCode
-          : 499);
+    const status = this.status ?? (res.headersSent ? res.statusCode : 499);
     const reason =
       this.reason ??
       (res.writableFinished || this.status !== undefined ? undefined : 'client_closed');
@@ -426,13 +425,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const hit = api.verifier.lookup(token, now);
     if (hit) return this.accepted(api, hit, authorization);
     const t0 = performance.now();
-    api.verifier.verify(token, now).then(
-      (outcome) => {
-        this.deps.metrics.verification.observe((performance.now() - t0) / 1000);
-        this.settle(api, outcome, authorization);
-      },
-      (error: unknown) => this.internalError(error),
-    );
+    api.verifier
+      .verify(token, now)
+      .then(
+        (outcome) => {
+          this.deps.metrics.verification.observe((performance.now() - t0) / 1000);
+          this.settle(api, outcome, authorization);
+        },
+        (error: unknown) => this.internalError(error),
+      )
+      // A throw in the handlers above (a renderer, the forward) answers 500, never escapes.
+      .catch((error: unknown) => this.internalError(error));
   }
 
   private settle(api: CompiledApi, outcome: Outcome, authorization: string | undefined): void {
@@ -443,32 +446,40 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private exchangeCredentials(api: CompiledApi, clientId: string, clientSecret: string): void {
     this.limitIdentityOverride = hashedIdentity(clientId);
-    api.exchanger?.exchange(clientId, clientSecret).then(
-      (result) => {
-        if (this.res.destroyed || this.finished) return;
-        if (!result.ok) {
-          return this.authFailed(refusal(result.reason as ReasonCode));
-        }
-        this.verifyToken(api, result.accessToken, `Bearer ${result.accessToken}`);
-      },
-      (error: unknown) => this.internalError(error),
-    );
+    api.exchanger
+      ?.exchange(clientId, clientSecret)
+      .then(
+        (result) => {
+          if (this.res.destroyed || this.finished) return;
+          if (!result.ok) {
+            return this.authFailed(refusal(result.reason as ReasonCode));
+          }
+          this.verifyToken(api, result.accessToken, `Bearer ${result.accessToken}`);
+        },
+        (error: unknown) => this.internalError(error),
+      )
+      // A throw in the handlers above (a renderer, the forward) answers 500, never escapes.
+      .catch((error: unknown) => this.internalError(error));
   }
 
   /** client_id limits of a client-credentials caller count by the caller's id. */
   private limitIdentityOverride: string | undefined;
 
   private introspect(api: CompiledApi, token: string): void {
-    api.introspector?.introspect(token).then(
-      (result) => {
-        if (this.res.destroyed || this.finished) return;
-        if ('error' in result) return this.authFailed(refusal('idp_unavailable'));
-        if (!result.active) return this.authFailed(refusal('token_inactive'));
-        const outcome = api.verifier.acceptClaims(result.claims, this.deps.clock());
-        this.settle(api, outcome, undefined);
-      },
-      (error: unknown) => this.internalError(error),
-    );
+    api.introspector
+      ?.introspect(token)
+      .then(
+        (result) => {
+          if (this.res.destroyed || this.finished) return;
+          if ('error' in result) return this.authFailed(refusal('idp_unavailable'));
+          if (!result.active) return this.authFailed(refusal('token_inactive'));
+          const outcome = api.verifier.acceptClaims(result.claims, this.deps.clock());
+          this.settle(api, outcome, undefined);
+        },
+        (error: unknown) => this.internalError(error),
+      )
+      // A throw in the handlers above (a renderer, the forward) answers 500, never escapes.
+      .catch((error: unknown) => this.internalError(error));
   }
 
   private accepted(api: CompiledApi, v: Verified, authorization: string | undefined): void {
@@ -597,19 +608,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
       return all;
     };
-    hitInOrder().then(
-      (states) => {
-        if (this.res.destroyed || this.finished) return;
-        this.limitsCounted(api, groups, states, scope, allowed);
-      },
-      () => {
-        if (this.res.destroyed || this.finished) {
-          this.deps.metrics.limitStoreErrors++;
-          return;
-        }
-        this.limitStoreFailed(allowed);
-      },
-    );
+    hitInOrder()
+      .then(
+        (states) => {
+          if (this.res.destroyed || this.finished) return;
+          this.limitsCounted(api, groups, states, scope, allowed);
+        },
+        () => {
+          if (this.res.destroyed || this.finished) {
+            this.deps.metrics.limitStoreErrors++;
+            return;
+          }
+          this.limitStoreFailed(allowed);
+        },
+      )
+      // A throw in the handlers above (a renderer, the forward) answers 500, never escapes.
+      .catch((error: unknown) => this.internalError(error));
   }
 
   /** The store could not answer: refused (`closed`) or let through uncounted (`open`). */
@@ -648,6 +662,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     if (refusedBy) {
       const rule = refusedBy.rule;
+      // Set now: a client that leaves during Kong's header read below is logged as limited.
+      this.reason = rule.kind === 'quota' ? 'quota_exceeded' : 'rate_limited';
       this.limitLabel = rule.label;
       for (const g of groups) if (g.rules.includes(rule)) this.limitKey = g.identity;
       this.deps.metrics.limitedRequest(api.plan.name, rule.label);
@@ -681,16 +697,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const now = this.deps.clock();
     const read = (u: { group: CountGroup; rule: LimitRule }) =>
       store.hit({ api: scope, identity: u.group.identity }, [u.rule], now, u.group.cost, 'check');
-    Promise.all(unread.map(read)).then(
-      (more) => {
-        if (this.res.destroyed || this.finished) return;
-        then([...states, ...more.flat()]);
-      },
-      () => {
-        if (this.res.destroyed || this.finished) return;
-        then(states);
-      },
-    );
+    Promise.all(unread.map(read))
+      .then(
+        (more) => {
+          if (this.res.destroyed || this.finished) return;
+          then([...states, ...more.flat()]);
+        },
+        () => {
+          if (this.res.destroyed || this.finished) return;
+          then(states);
+        },
+      )
+      // A throw in the handlers above (a renderer, the forward) answers 500, never escapes.
+      .catch((error: unknown) => this.internalError(error));
   }
 
   /** Rules whose increment-condition is decided by the answer (APIM), until it is known. */

@@ -259,7 +259,8 @@ export async function startGatewayService(options: GatewayServiceOptions): Promi
   };
   const compiled = await compilePlan(options.plan, compileDeps);
   let store = options.store;
-  if (!store && hasLimits(options.plan)) {
+  if (!store) {
+    // Also without limits now: a reload may bring some, and the store must be there for them.
     const { MemoryStore } = await import('../gateway/limits/memory-store.js');
     store = new MemoryStore();
   }
@@ -537,6 +538,7 @@ async function runGateway(
     reloading = (async () => {
       try {
         const next = await buildPlan(ctx, options, note);
+        await startProblems(next, options);
         const compiledNext = await service.reload(next);
         metrics.reload('ok');
         for (const w of next.warnings) warn(warningText(w));

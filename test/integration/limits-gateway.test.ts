@@ -158,6 +158,36 @@ describe('native answers of a limited API', () => {
     expect(anonymous.headers.get('ratelimit-limit')).toBeNull();
   });
 
+  it('limits a reload brings are enforced (the gateway started without any)', async () => {
+    const gw = await gateway({});
+    const token = await idp.token({ user: 'dora' });
+    for (let i = 0; i < 3; i++) expect((await get(gw, token)).status).toBe(200);
+    const limited = planFromFlags({
+      upstream: upstream.url,
+      issuers: [idp.issuer],
+      jwksUris: [],
+      publicKeys: [],
+      secret: undefined,
+      audiences: [idp.audience],
+      algorithms: undefined,
+      clockSkew: 30,
+      requireClaims: [],
+      requireScopes: [],
+      maxTokenSize: 8192,
+      forwardClaims: [],
+      stripAuthorization: false,
+      upstreamTimeoutMs: 5000,
+      rateLimit: limit('1/1h'),
+      quota: undefined,
+      limitBy: undefined,
+    });
+    await gw.service.reload(limited);
+    const first = await get(gw, token);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-limit')).toBe('1');
+    expect((await get(gw, token)).status).toBe(429);
+  });
+
   it('a quota refusal is 429 quota_exceeded with Retry-After', async () => {
     const gw = await gateway({ quota: '2/1d' });
     const token = await idp.token({ user: 'alice' });

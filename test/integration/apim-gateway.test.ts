@@ -1154,6 +1154,8 @@ describe("Microsoft's validate-jwt samples that read the request", () => {
       (await get(await hmacToken(secret, claims('api.contoso.com')), `api.contoso.com:${port}`))
         .status,
     ).toBe(200);
+    // The same token as the first request above (HS256 over the same claims): its verdict is
+    // cached, and the host is checked again all the same.
     expectApim(
       await get(await hmacToken(secret, claims('127.0.0.1')), `api.contoso.com:${port}`),
       401,
@@ -1163,8 +1165,9 @@ describe("Microsoft's validate-jwt samples that read the request", () => {
       reason: 'audience_not_allowed',
       gateway_reason: 'TokenAudienceNotAllowed',
     });
-    // A cached verdict for the token does not carry the audience over to another host.
+    // No aud at all: refused whatever the host.
     expectApim(await get(await hmacToken(secret, claims(undefined))), 401, 'Invalid JWT.');
+    expect(lastRequest(gw)).toMatchObject({ reason: 'audience_missing' });
   });
 
   test('authorize by claim for one method: POST needs group finance, GET does not', async () => {
@@ -1192,5 +1195,32 @@ describe("Microsoft's validate-jwt samples that read the request", () => {
     expect(await send('POST')).toEqual({ status: 403, body: '' });
     expect(lastRequest(gw)).toMatchObject({ status: 403, reason: 'claim_forbidden' });
     expect((await send('DELETE')).status).toBe(200);
+  });
+
+  test('the method-scoped claim rule lets a POST with the claim through', async () => {
+    const secret = 'a-shared-secret-of-at-least-32-bytes!!';
+    const gw = await gateway(
+      policy(`<validate-jwt header-name="Authorization" require-scheme="Bearer" output-token-variable-name="jwt">
+            <issuer-signing-keys><key>${Buffer.from(secret).toString('base64')}</key></issuer-signing-keys>
+        </validate-jwt>
+        <choose>
+            <when condition="@(context.Request.Method == "POST" && !((Jwt)context.Variables["jwt"]).Claims["group"].Contains("finance"))">
+                <return-response><set-status code="403" reason="Forbidden" /></return-response>
+            </when>
+        </choose>`),
+    );
+    const now = Math.floor(Date.now() / 1000);
+    const post = async (group: string[]) => {
+      const t = await hmacToken(secret, { sub: 's', group, iat: now, exp: now + 300 });
+      const res = await fetch(`${gw.url}/orders/42`, {
+        method: 'POST',
+        headers: bearer(t),
+        body: '{}',
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect(await post(['finance', 'ops'])).toBe(200);
+    expect(await post(['ops'])).toBe(403);
   });
 });

@@ -16,9 +16,11 @@ import { PlanError } from '../../src/gateway/plan.js';
 import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
-import { hmacToken, nowSeconds } from '../helpers/gateway-tokens.js';
+import { hmacToken } from '../helpers/gateway-tokens.js';
 
 const SECRET = 'kong-anonymous-secret-kong-anonymous-secret';
+/** The gateway's clock. */
+const AT = Date.parse('2027-03-10T12:00:05Z');
 const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-kong-anon-'));
 let upstream: Upstream;
 let gw: TestGateway;
@@ -52,8 +54,7 @@ beforeAll(async () => {
   upstream = await startUpstream();
   const file = join(dir, 'kong.yaml');
   writeFileSync(file, deck('guest'));
-  const at = Date.parse('2027-03-10T12:00:05Z');
-  gw = await startPlanGateway(await loadTestPlan([file]), { now: () => at });
+  gw = await startPlanGateway(await loadTestPlan([file]), { now: () => AT });
 });
 
 afterAll(async () => {
@@ -86,12 +87,17 @@ test('no token and a bad token go on as the anonymous consumer; a valid one as i
   const bad = await get('Bearer not.a.token');
   expect(bad.status).toBe(200);
   expect(bad.seen?.['x-consumer-username']).toEqual(['guest']);
+  // The log says why it went on as anonymous.
+  expect(gw.logs().at(-1)).toMatchObject({
+    status: 200,
+    gateway_reason: expect.stringMatching(/^anonymous \(/),
+  });
   // Two anonymous requests used up guest's 2 per minute.
   expect((await get()).status).toBe(429);
 
   const t = hmacToken(
     { alg: 'HS256', typ: 'JWT' },
-    { iss: 'issuer-a', exp: nowSeconds() + 3600 * 24 * 365 },
+    { iss: 'issuer-a', exp: Math.floor(AT / 1000) + 3600 },
     SECRET,
   );
   const alice = await get(`Bearer ${t}`);

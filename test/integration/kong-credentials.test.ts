@@ -141,10 +141,13 @@ describe("client_credentials: the caller's Basic credentials exchanged for a tok
     expect(await res.text()).toBe('{"message":"Unauthorized"}');
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(upstream.requests.length).toBe(before);
+    // The same body as a missing token: the log tells the IdP refused the exchange.
+    expect(gw.logs().at(-1)).toMatchObject({ status: 401, reason: 'client_credentials_invalid' });
     // An unknown client too.
     const unknown = await get('/exchange', { authorization: basicAuthorization('nobody', 'x') });
     expect(unknown.status).toBe(401);
     expect(await unknown.text()).toBe('{"message":"Unauthorized"}');
+    expect(gw.logs().at(-1)).toMatchObject({ status: 401, reason: 'client_credentials_invalid' });
   });
 
   it('no credentials at all: 401 {"message":"Unauthorized"}', async () => {
@@ -185,6 +188,7 @@ describe("introspection of the IdP's opaque tokens", () => {
     expect(after.status).toBe(401);
     expect(await after.text()).toBe('{"message":"Unauthorized"}');
     expect(after.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(gw.logs().at(-1)).toMatchObject({ status: 401, reason: 'token_inactive' });
   });
 
   it('revoked before its first use: 401 at once; the inactive answer is remembered (cache_ttl_neg 10)', async () => {

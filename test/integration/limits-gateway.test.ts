@@ -11,7 +11,9 @@
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startIdp, type Idp } from '../../src/api/idp.js';
+import { LimitStoreUnavailable } from '../../src/gateway/limits/errors.js';
 import { connectRedisStore } from '../../src/gateway/limits/redis-store.js';
+import type { LimitStore } from '../../src/gateway/limits/types.js';
 import { parseLimit, parseLimitBy, planFromFlags } from '../../src/gateway/load/from-flags.js';
 import type { LimitKey } from '../../src/gateway/plan.js';
 import {
@@ -45,6 +47,33 @@ afterEach(async () => {
 
 /** A fixed clock: windows cannot roll over in the middle of a test. */
 const NOW = Date.now();
+
+/** `serve --issuer IDP --audience API --upstream UPSTREAM` as planFromFlags takes it. */
+const FLAGS = {
+  get upstream() {
+    return upstream.url;
+  },
+  get issuers() {
+    return [idp.issuer];
+  },
+  jwksUris: [],
+  publicKeys: [],
+  secret: undefined,
+  get audiences() {
+    return [idp.audience];
+  },
+  algorithms: undefined,
+  clockSkew: 30,
+  requireClaims: [],
+  requireScopes: [],
+  maxTokenSize: 8192,
+  forwardClaims: [],
+  stripAuthorization: false,
+  upstreamTimeoutMs: 5000,
+  rateLimit: undefined,
+  quota: undefined,
+  limitBy: undefined,
+};
 
 function limit(text: string) {
   const parsed = parseLimit(text);
@@ -162,30 +191,43 @@ describe('native answers of a limited API', () => {
     const gw = await gateway({});
     const token = await idp.token({ user: 'dora' });
     for (let i = 0; i < 3; i++) expect((await get(gw, token)).status).toBe(200);
-    const limited = planFromFlags({
-      upstream: upstream.url,
-      issuers: [idp.issuer],
-      jwksUris: [],
-      publicKeys: [],
-      secret: undefined,
-      audiences: [idp.audience],
-      algorithms: undefined,
-      clockSkew: 30,
-      requireClaims: [],
-      requireScopes: [],
-      maxTokenSize: 8192,
-      forwardClaims: [],
-      stripAuthorization: false,
-      upstreamTimeoutMs: 5000,
-      rateLimit: limit('1/1h'),
-      quota: undefined,
-      limitBy: undefined,
-    });
+    const limited = planFromFlags({ ...FLAGS, rateLimit: limit('1/1h') });
     await gw.service.reload(limited);
     const first = await get(gw, token);
     expect(first.status).toBe(200);
     expect(first.headers.get('ratelimit-limit')).toBe('1');
     expect((await get(gw, token)).status).toBe(429);
+  });
+
+  it('a store that cannot answer: 503 limits_unavailable with closed, let through uncounted with open', async () => {
+    const broken: LimitStore = {
+      healthy: false,
+      hit: () => Promise.reject(new LimitStoreUnavailable('lost', 'Redis is unreachable')),
+      close: () => Promise.resolve(),
+    };
+    const plan = planFromFlags({ ...FLAGS, rateLimit: limit('5/1m') });
+    const token = await idp.token({ user: 'erin' });
+    for (const failure of ['closed', 'open'] as const) {
+      const gw = await startPlanGateway(plan, {
+        store: broken,
+        redisFailure: failure,
+        now: () => NOW,
+      });
+      gateways.push(gw);
+      const before = upstream.requests.length;
+      const res = await get(gw, token);
+      const body = await res.text();
+      if (failure === 'closed') {
+        expect(res.status).toBe(503);
+        expect(JSON.parse(body)).toMatchObject({ error: 'temporarily_unavailable' });
+        expect(upstream.requests.length).toBe(before);
+        expect(gw.logs().at(-1)).toMatchObject({ status: 503, reason: 'limits_unavailable' });
+      } else {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('ratelimit-limit')).toBeNull();
+        expect(upstream.requests.length).toBe(before + 1);
+      }
+    }
   });
 
   it('a quota refusal is 429 quota_exceeded with Retry-After', async () => {

@@ -60,6 +60,11 @@ function timeText(name: string, check: TimeCheck, skew: number): string {
 }
 
 function ruleText(rule: ClaimRule): string {
+  const only = rule.methods ? `, ${rule.methods.join('|')} requests only` : '';
+  return `${ruleWords(rule)}${only}`;
+}
+
+function ruleWords(rule: ClaimRule): string {
   const name = rule.claim.join('.');
   const status = rule.failure === 'claim' ? '401' : '403';
   switch (rule.match) {
@@ -107,6 +112,11 @@ export function describeApi(api: ApiPlan): string[] {
         : undefined,
     ].filter(Boolean);
     out(`credentials: ${creds.join('; ')}`);
+    if (api.anonymous)
+      out(
+        `a request that fails authentication goes on as consumer ${api.anonymous['consumer_username'] ?? api.anonymous['consumer_id']} (Kong anonymous)`,
+      );
+    if (api.preflightUnauthenticated) out('OPTIONS requests are not authenticated');
     const t = api.token;
     const where = [
       ...t.headers.map((h) => `header ${h}${t.scheme === 'required' ? ' (Bearer)' : ''}`),
@@ -207,6 +217,10 @@ export function planJson(plan: Plan): unknown {
       source_path: a.source.path,
       path: a.match.path,
       strip_path: a.match.stripPath,
+      ...(a.match.methods ? { methods: a.match.methods } : {}),
+      ...(a.match.hosts ? { hosts: a.match.hosts } : {}),
+      ...(a.anonymous ? { anonymous_consumer: a.anonymous['consumer_id'] } : {}),
+      ...(a.preflightUnauthenticated ? { preflight_unauthenticated: true } : {}),
       upstream: a.upstream.url,
       upstream_timeout_ms: a.upstream.timeoutMs,
       auth: a.auth === 'none' ? 'none' : 'required',
@@ -258,6 +272,7 @@ export function planJson(plan: Plan): unknown {
           match: c.match,
           values: c.values,
           ...(c.groups ? { groups: c.groups } : {}),
+          ...(c.methods ? { methods: c.methods } : {}),
           failure: c.failure,
         })),
         max_token_bytes: a.checks.maxTokenBytes,

@@ -149,3 +149,15 @@ test('run_on_preflight: false lets OPTIONS through unauthenticated; other method
     await preflight.close();
   }
 });
+
+test('--check says it: the anonymous consumer in words and in JSON', async () => {
+  const { describePlan, planJson } = await import('../../src/gateway/explain.js');
+  const file = join(dir, 'check.yaml');
+  writeFileSync(file, deck('guest'));
+  const plan = await loadTestPlan([file]);
+  expect(describePlan(plan).join('\n')).toContain(
+    'a request that fails authentication goes on as consumer guest (Kong anonymous)',
+  );
+  const json = planJson(plan) as { apis: Array<Record<string, unknown>> };
+  expect(json.apis[0]?.['anonymous_consumer']).toEqual(expect.any(String));
+});

@@ -14,6 +14,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { Plan } from '../../src/gateway/plan.js';
 import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
@@ -21,6 +22,7 @@ import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
 const dir = mkdtempSync(join(tmpdir(), 'oidc-gw-kong-routes-'));
 let upstream: Upstream;
 let gw: TestGateway;
+let plan: Plan;
 
 beforeAll(async () => {
   upstream = await startUpstream();
@@ -47,7 +49,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const plan = await loadTestPlan([file]);
+  plan = await loadTestPlan([file]);
   gw = await startPlanGateway(plan);
 });
 
@@ -115,4 +117,14 @@ test('a route with hosts and no paths serves every path of that host only', asyn
     upstreamPath: '/admin-svc/anything',
   });
   expect((await send('GET', '/anything')).status).toBe(404);
+});
+
+test('--check --json shows the methods and hosts that select each route', async () => {
+  const { planJson } = await import('../../src/gateway/explain.js');
+  const json = planJson(plan) as { apis: Array<Record<string, unknown>> };
+  expect(json.apis.map((a) => [a['name'], a['methods'], a['hosts']])).toEqual([
+    ['orders.read', ['GET'], undefined],
+    ['orders.tenant', undefined, ['*.tenant.example', 'api.example.com']],
+    ['admin.admin', undefined, ['admin.example']],
+  ]);
 });

@@ -265,15 +265,17 @@ apis:
   - upstream: http://127.0.0.1:3000
     issuers: [${ISS}]
     token_params: {audience: x}
+    client_credentials: {from: [header]}
     introspection: {client_id: gw, client_secret: x}
 `);
     const plan = await load(file);
     expect(plan.warnings.map((w) => [w.path, w.kind])).toEqual([
       ['apis[0].token_params', 'ignored'],
+      ['apis[0].client_credentials', 'ignored'],
       ['apis[0].introspection', 'ignored'],
       ['apis[0]', 'skipped_check'],
     ]);
-    expect(plan.warnings[2]?.message).toMatch(/audience \(aud\) of tokens is not checked/);
+    expect(plan.warnings[3]?.message).toMatch(/audience \(aud\) of tokens is not checked/);
   });
 });
 

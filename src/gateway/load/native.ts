@@ -399,8 +399,14 @@ async function loadApi(
       ...(scope ? { scope } : {}),
       params: tokenParams,
     };
-  } else if (Object.keys(tokenParams).length > 0) {
-    r.warn(`${path}.token_params`, 'not used: credentials does not list client_credentials');
+  } else {
+    if (Object.keys(tokenParams).length > 0)
+      r.warn(`${path}.token_params`, 'not used: credentials does not list client_credentials');
+    if (obj['client_credentials'] !== undefined)
+      r.warn(
+        `${path}.client_credentials`,
+        'not used: credentials does not list client_credentials',
+      );
   }
   let introspection: Introspection | undefined;
   if (credentialList.includes('introspection')) {

@@ -15,6 +15,7 @@
  * Matching is a scan of the prefixes sorted longest first: plans have tens
  * of APIs, not thousands, and the scan stops at the first match.
  */
+import { hostName } from '../../core/gateway/claims.js';
 
 export interface Route<T> {
   /** Normalized prefix: leading `/`, no trailing `/` except the root. */
@@ -91,10 +92,6 @@ export class Router<T> {
     );
   }
 
-  get all(): readonly Route<T>[] {
-    return this.routes;
-  }
-
   /**
    * The route for `target`. `method` and `host` (the Host header as sent)
    * are compared with routes that name methods or hosts; a route that names
@@ -138,9 +135,7 @@ export class Router<T> {
  */
 export function hostMatches(hosts: readonly string[], hostHeader: string): boolean {
   const full = hostHeader.trim().toLowerCase();
-  const end = full.startsWith('[') ? full.indexOf(']') + 1 : -1;
-  const colon = end > 0 ? (full[end] === ':' ? end : -1) : full.lastIndexOf(':');
-  const name = colon === -1 ? full : full.slice(0, colon);
+  const name = hostName(hostHeader) ?? '';
   for (const entry of hosts) {
     const withPort = /:\d+$/.test(entry) && !entry.endsWith(']');
     const subject = withPort ? full : name;

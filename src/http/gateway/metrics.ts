@@ -72,11 +72,6 @@ export class GatewayMetrics {
     this.reloads.set(result, (this.reloads.get(result) ?? 0) + 1);
   }
 
-  /** Reloads so far with this result. */
-  reloadCount(result: 'ok' | 'error'): number {
-    return this.reloads.get(result) ?? 0;
-  }
-
   jwksFetch(uri: string, result: 'ok' | 'error'): void {
     const key = `${result} ${uri}`;
     this.jwksFetches.set(key, (this.jwksFetches.get(key) ?? 0) + 1);

@@ -17,15 +17,10 @@ import { addCommonOptions, type CommandHost } from './host.js';
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
 
-/** Values of flags whose values are not commander choices (gateway formats, token kinds). */
-const KNOWN_VALUES: Readonly<Record<string, readonly string[]>> = {
-  '--format': ['oidc-gw', 'tyk', 'kong', 'apim'],
-  '--print': ['access_token', 'id_token', 'refresh_token'],
-};
 /** Flags and arguments that name a profile. */
 const PROFILE_FLAGS = new Set(['--profile', '--name']);
-/** Value names (`--flag <file>`) completed with file names. */
-const FILE_VALUES = new Set(['file', 'path', 'dir', 'directory', 'pem', 'jwks']);
+/** Value names (`--flag <file>`) completed with file names (`decode --path <path>` is a request path). */
+const FILE_VALUES = new Set(['file']);
 
 export function register(program: Command, host: CommandHost): void {
   const cmd = addCommonOptions(
@@ -120,8 +115,6 @@ export function describe(cmd: Command, path: readonly string[] = []): CommandSpe
 function optionValues(o: Option): Values {
   if (o.argChoices && o.argChoices.length > 0) return { kind: 'words', words: o.argChoices };
   const long = o.long ?? '';
-  const known = KNOWN_VALUES[long];
-  if (known) return { kind: 'words', words: known };
   if (PROFILE_FLAGS.has(long)) return { kind: 'profiles' };
   const valueName = /[<[]([^>\]]+)[>\]]/.exec(o.flags)?.[1]?.toLowerCase() ?? '';
   if (FILE_VALUES.has(valueName) || long === '--config') return { kind: 'files' };

@@ -128,8 +128,9 @@ async function exchangeGivenCode(
       codeVerifier = pending.code_verifier;
       nonce ??= pending.id_token_expected ? pending.nonce : undefined;
       pendingState = pending.state;
+      const { isoUtc } = await import('../core/jwt/time.js');
       session.ctx.out.info(
-        `using the code verifier of the pending \`login --manual\` started ${new Date(pending.created_at * 1000).toISOString().replace('.000Z', 'Z')}`,
+        `using the code verifier of the pending \`login --manual\` started ${isoUtc(pending.created_at) ?? 'at an unreadable time'}`,
       );
     }
   }

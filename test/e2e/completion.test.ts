@@ -19,10 +19,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/program.js';
-import { completionScript, describe as describeCommands } from '../../src/commands/completion.js';
 import { BIN, runCli, tempHome } from '../helpers/cli.js';
 
 const home = tempHome();
@@ -198,22 +196,12 @@ describe('oidc-gw completion bash, in a real bash', () => {
     ]);
   });
 
-  it('completes the values of --format (gateway formats) for a command that has it', async () => {
-    const program = new Command('oidc-gw');
-    program
-      .command('decode')
-      .description('inspect a JWT')
-      .addOption(new Option('--format <format>', 'gateway format'))
-      .option('--print <which>', 'what to print');
-    const file = join(work, 'format.bash');
-    writeFileSync(file, completionScript('bash', describeCommands(program)));
-    expect(await complete(['decode', '--format', ''], { scriptFile: file })).toEqual([
-      'oidc-gw',
-      'tyk',
-      'kong',
-      'apim',
-    ]);
-    expect(await complete(['decode', '--print', ''], { scriptFile: file })).toEqual(PRINT_VALUES);
+  it('completes the values of --format (gateway formats) and --print; a request --path is not a file', async () => {
+    for (const command of ['serve', 'decode'])
+      expect(await complete([command, '--format', ''])).toEqual(['oidc-gw', 'tyk', 'kong', 'apim']);
+    expect(await complete(['token', '--print', ''])).toEqual(PRINT_VALUES);
+    // decode --path takes a request path: no file names offered.
+    expect(await complete(['decode', '--path', join(work, 'oth')])).toEqual([]);
   });
 });
 

@@ -37,10 +37,10 @@
  *
  * Log lines and descriptions never hold the token or the gateway's secret.
  */
-import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { buildClient, type Client } from '../../core/client.js';
 import type { DiscoveredIssuer } from '../../core/issuer.js';
+import { tokenKey } from '../../core/gateway/verify.js';
 import type { Introspection } from '../plan.js';
 import {
   boundedFetch,
@@ -147,7 +147,7 @@ export class Introspector {
       token.length > (this.options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH)
     )
       return Promise.resolve(INACTIVE);
-    const key = createHash('sha256').update(token).digest('base64url');
+    const key = tokenKey(token);
     const now = this.options.now();
     const hit = this.cache.get(key, now);
     // A cached active answer is judged again: its exp may have passed since.

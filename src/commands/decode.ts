@@ -180,7 +180,7 @@ async function parseOptions(
       : undefined;
   if (introspect && (files.length > 0 || opts['verify'] === true || given.length > 0)) {
     throw await usage(
-      '--introspect asks the issuer: it cannot be combined with --file or --verify',
+      '--introspect asks the issuer: it cannot be combined with --file, --verify, --key, --secret or --jwks-uri',
     );
   }
   if (!introspect && (opts['clientId'] !== undefined || opts['clientSecret'] !== undefined)) {

@@ -108,5 +108,13 @@ describe('decode --introspect', () => {
   test('--introspect with --verify: a usage error', async () => {
     const r = await runCli(['decode', token, ...args(), '--verify'], { env: baseEnv(home) });
     expect(r.code).toBe(2);
+    // Keys to verify with make no sense either: the issuer is asked.
+    const keyed = await runCli(['decode', token, ...args(), '--secret', 'x'.repeat(32)], {
+      env: baseEnv(home),
+    });
+    expect(keyed.code).toBe(2);
+    expect(keyed.stderr).toContain(
+      'cannot be combined with --file, --verify, --key, --secret or --jwks-uri',
+    );
   });
 });

@@ -161,3 +161,35 @@ test('--check says it: the anonymous consumer in words and in JSON', async () =>
   const json = planJson(plan) as { apis: Array<Record<string, unknown>> };
   expect(json.apis[0]?.['anonymous_consumer']).toEqual(expect.any(String));
 });
+
+test('decode --file names the counter serve uses for limit_by credential: the jwt secret, not the consumer', async () => {
+  const { explainToken } = await import('../../src/gateway/http/explain-token.js');
+  const file = join(dir, 'credential.yaml');
+  writeFileSync(file, deck('guest').replace('limit_by: consumer', 'limit_by: credential'));
+  const byCredential = await startPlanGateway(await loadTestPlan([file]), { now: () => AT });
+  try {
+    const t = hmacToken(
+      { alg: 'HS256', typ: 'JWT' },
+      { iss: 'issuer-a', exp: Math.floor(AT / 1000) + 3600 },
+      SECRET,
+    );
+    const [verdict] = await explainToken(byCredential.service.current(), t, { nowMs: AT });
+    const counted = verdict?.counted[0]?.key ?? '';
+    // serve counts two requests of alice's token by the same key and refuses the third.
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${byCredential.url}/orders`, {
+        headers: { authorization: `Bearer ${t}` },
+      });
+      await res.arrayBuffer();
+    }
+    const third = await fetch(`${byCredential.url}/orders`, {
+      headers: { authorization: `Bearer ${t}` },
+    });
+    await third.arrayBuffer();
+    expect(third.status).toBe(429);
+    const logged = byCredential.logs().at(-1)?.['key'];
+    expect(counted).toBe(`credential ${String(logged)}`);
+  } finally {
+    await byCredential.close();
+  }
+});

@@ -69,17 +69,19 @@ function counterKey(
     case 'ip':
       return "the client's IP address";
     case 'header':
-      return `the ${key.header} header`;
+      return `the ${key.header} header (without it, the client's IP address)`;
     case 'api':
       return 'one counter for everyone';
     case 'consumer':
     case 'credential': {
-      const c = v.credential?.['consumer_id'] ?? v.credential?.['credential_id'];
-      if (policyIdentity !== undefined) return `identity ${policyIdentity}`;
-      if (c) return `${key.by} ${c}`;
-      const claim =
-        api.credentialIndex === undefined ? undefined : identityText(v.kept[api.credentialIndex]);
-      return claim ? `${key.by} ${claim}` : `${key.by}: the client's IP address`;
+      // In the order the exchange tries them (exchange.ts identityFor).
+      if (key.by === 'consumer' && policyIdentity !== undefined)
+        return `identity ${policyIdentity}`;
+      const id =
+        (key.by === 'consumer' ? v.credential?.['consumer_id'] : undefined) ??
+        v.credential?.['credential_id'] ??
+        (api.credentialIndex === undefined ? undefined : identityText(v.kept[api.credentialIndex]));
+      return id !== undefined ? `${key.by} ${id}` : `${key.by}: the client's IP address`;
     }
     case 'expression':
       return `expression ${key.source} (evaluated on the request)`;

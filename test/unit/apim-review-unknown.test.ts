@@ -132,3 +132,34 @@ describe('unknown attributes and elements are warnings with their XPath', () => 
     }
   });
 });
+
+describe('return-response in a choose', () => {
+  const choose = (status: string, header = '') => `<policies><inbound>
+    <validate-jwt header-name="Authorization" output-token-variable-name="jwt">
+      <issuer-signing-keys><key>${KEY}</key></issuer-signing-keys>
+    </validate-jwt>
+    <choose><when condition="@(!((Jwt)context.Variables[&quot;jwt&quot;]).Claims[&quot;group&quot;].Contains(&quot;finance&quot;))">
+      <return-response>${status}${header}</return-response>
+    </when></choose>
+  </inbound></policies>`;
+
+  test('the sample\'s reason="Forbidden" is the standard phrase: quiet; another phrase and unread attributes are warnings', async () => {
+    const quiet = await load(choose('<set-status code="403" reason="Forbidden" />'));
+    expect(paths(quiet, 'ignored').filter((p) => p.includes('choose'))).toEqual([]);
+    const loud = await load(
+      choose(
+        '<set-status code="403" reason="Go away" colour="red" />',
+        '<set-header name="X-Why" exists-action="override" tone="low"><value>finance</value></set-header>',
+      ),
+    );
+    expect(
+      paths(loud, 'ignored')
+        .filter((p) => p.includes('choose'))
+        .sort(),
+    ).toEqual([
+      '/policies/inbound/choose[1]/when[1]/return-response[1]/set-header[1]/@tone',
+      '/policies/inbound/choose[1]/when[1]/return-response[1]/set-status[1]/@colour',
+      '/policies/inbound/choose[1]/when[1]/return-response[1]/set-status[1]/@reason',
+    ]);
+  });
+});

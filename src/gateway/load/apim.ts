@@ -15,6 +15,7 @@
  * parser does not: `escapeExpressions` escapes those characters inside each
  * `@(...)` / `@{...}` before the document is parsed.
  */
+import { STATUS_CODES } from 'node:http';
 import {
   DEFAULT_CHECKS,
   PlanError,
@@ -988,8 +989,19 @@ function readChoose(
   let body = '';
   for (const c of ret.children) {
     if (c.name === 'set-status') {
+      unknownAttributes(r, c, ['code', 'reason']);
       status = intAttr(r, c, 'code', { min: 400, max: 499 });
+      // The status line carries the standard phrase; another one is not sent.
+      const reason = constAttr(r, c, 'reason');
+      if (reason !== undefined && status !== undefined && reason !== STATUS_CODES[status])
+        warn(
+          r,
+          `${c.path}/@reason`,
+          'ignored',
+          `the status line says "${STATUS_CODES[status] ?? ''}", not "${reason}"`,
+        );
     } else if (c.name === 'set-header') {
+      unknownAttributes(r, c, ['name', 'exists-action']);
       const name = constAttr(r, c, 'name');
       const values = c.children.filter((v) => v.name === 'value').map((v) => textOf(r, v));
       if (!name || values.some(isExpression))

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { withoutCredentials } from '../../src/gateway/http/exchange.js';
+import { basicAuthorization } from '../fixtures/kong/live/deck-env.js';
 import { loadTestPlan } from '../helpers/plan.js';
 import { startPlanGateway, type TestGateway } from '../helpers/gateway-harness.js';
 import { startUpstream, type Upstream } from '../helpers/gateway-servers.js';
@@ -61,6 +62,49 @@ test('query credentials are exchanged and cut out of the upstream URL', async ()
   expect(seen?.url).not.toContain(clientSecret);
   expect(seen?.headers['authorization']?.[0]).toMatch(/^Bearer ey/);
   expect(gw.logText()).not.toContain(clientSecret);
+});
+
+test('malformed Basic credentials: 401 client_credentials_invalid, no token request, nothing upstream', async () => {
+  const tokens = idp.requests.count('/token');
+  const before = upstream.requests.length;
+  const res = await fetch(`${gw.url}/orders`, { headers: { authorization: 'Basic !!!' } });
+  expect(res.status).toBe(401);
+  await res.arrayBuffer();
+  expect(gw.logs().at(-1)).toMatchObject({ status: 401, reason: 'client_credentials_invalid' });
+  expect(idp.requests.count('/token')).toBe(tokens);
+  expect(upstream.requests.length).toBe(before);
+});
+
+test('the IdP down: 503 idp_unavailable, nothing upstream', async () => {
+  const { closedPort } = await import('../helpers/gateway-servers.js');
+  const file = join(dir, 'down.yaml');
+  writeFileSync(
+    file,
+    [
+      'apis:',
+      '  - name: m2m-down',
+      `    upstream: ${upstream.url}`,
+      `    jwks_uris: [${idp.jwksUri}]`,
+      '    credentials: [client_credentials]',
+      `    client_credentials: {issuer: "http://127.0.0.1:${await closedPort()}"}`,
+      '',
+    ].join('\n'),
+  );
+  const down = await startPlanGateway(await loadTestPlan([file]));
+  try {
+    const before = upstream.requests.length;
+    const { clientId, clientSecret } = idp.clients.basic;
+    const res = await fetch(`${down.url}/orders`, {
+      headers: { authorization: basicAuthorization(clientId, clientSecret) },
+    });
+    expect(res.status).toBe(503);
+    await res.arrayBuffer();
+    expect(down.logs().at(-1)).toMatchObject({ status: 503, reason: 'idp_unavailable' });
+    expect(down.logText()).not.toContain(clientSecret);
+    expect(upstream.requests.length).toBe(before);
+  } finally {
+    await down.close();
+  }
 });
 
 test('withoutCredentials keeps everything else', () => {

@@ -945,6 +945,17 @@ describe('Upgrade requests', () => {
     expect(lastLog(gw)['reason']).toBe('missing_token');
   });
 
+  test('a verified Upgrade other than WebSocket with a body: 400 upgrade_with_body, nothing upstream', async () => {
+    const before = upstream.requests.length;
+    const token = await sign(k1, good());
+    const head = `POST /h2c HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nAuthorization: Bearer ${token}\r\nContent-Length: 2\r\n\r\n{}`;
+    const res = parseRawResponse(await rawExchange(gw.port, head));
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'invalid_request' });
+    expect(upstream.requests.length).toBe(before);
+    expect(lastLog(gw)['reason']).toBe('upgrade_with_body');
+  });
+
   test('an Upgrade request with a bad token: 401 invalid_token, nothing upstream', async () => {
     const upgrades = upstream.upgrades;
     const token = await sign(k1, good({ exp: nowSeconds() - 3600 }));

@@ -220,6 +220,13 @@ consumers:
     const b64 = await loadKong([doc('b64.yaml', text)], ctx());
     const secret = b64.apis[0]?.trust.keyedBy?.credentials[0]?.secret?.secret;
     expect(Buffer.from(secret ?? []).toString()).toBe('secret-bytes');
+    // Not base64 at all: an error naming the setting, never garbage bytes (nor the secret).
+    const bad = await planError(
+      loadKong([doc('bad.yaml', text.replace('c2VjcmV0LWJ5dGVz', 'not*base64!'))], ctx()),
+    );
+    expect(bad.path).toBe('services[0].plugins[0].config.secret_is_base64');
+    expect(bad.detail).toContain('is not valid base64');
+    expect(bad.message).not.toContain('not*base64!');
   });
 
   test('invalid settings are PlanErrors naming the file and path', async () => {

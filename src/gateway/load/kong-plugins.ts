@@ -6,6 +6,7 @@
  * less, and says with a warning what it skips or does not emulate.
  */
 import { Buffer } from 'node:buffer';
+import { decodeStdBase64 } from './base64.js';
 import {
   DEFAULT_CHECKS,
   type Checks,
@@ -126,9 +127,14 @@ export function compileJwt(
     const hs = cred.algorithm.startsWith('HS');
     if (hs) {
       if (cred.secret === undefined) continue;
-      const bytes = base64
-        ? new Uint8Array(Buffer.from(cred.secret, 'base64'))
-        : new Uint8Array(Buffer.from(cred.secret, 'utf8'));
+      let decoded: Buffer | undefined = Buffer.from(cred.secret, 'utf8');
+      if (base64) {
+        // Kong decodes with ngx.decode_base64, which refuses anything but padded base64.
+        decoded = decodeStdBase64(cred.secret);
+        if (!decoded)
+          fail(where, `${at}.secret_is_base64`, `the secret at ${source} is not valid base64`);
+      }
+      const bytes = new Uint8Array(decoded);
       keyed.push({
         key: cred.key,
         consumer: cred.consumer,

@@ -6,6 +6,7 @@
  * (docs/gateways/tyk.md). Facts about Tyk come from its public
  * documentation; nothing here is Tyk's code.
  */
+import { decodeStdBase64 } from './base64.js';
 import { createPublicKey } from 'node:crypto';
 import {
   PlanError,
@@ -129,10 +130,6 @@ export function algorithmsFor(method: SigningMethod): readonly string[] {
 const HTTP_URL = /^https?:\/\//;
 
 /** Go's StdEncoding: standard alphabet, padded, nothing else (whitespace is refused). */
-function decodeStdBase64(text: string): Buffer | undefined {
-  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
-  return Buffer.from(text, 'base64');
-}
 
 export const EMPTY_TRUST: Trust = { issuers: [], jwksUris: [], publicKeys: [], secrets: [] };
 
